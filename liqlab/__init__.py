@@ -1,0 +1,62 @@
+"""liqlab: a research toolkit for crypto liquidation heatmaps.
+
+Nothing happens at import: the public API below is resolved lazily on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_API: dict[str, str] = {
+    "DataError": "errors",
+    "ParameterError": "errors",
+    "FetchError": "errors",
+    "LiqlabError": "errors",
+    "Dataset": "dataset",
+    "Collection": "dataset",
+    "load": "dataset",
+    "load_dataset": "dataset",
+    "load_collection": "dataset",
+    "write_dataset": "dataset",
+    "simulate": "simulate",
+    "SimulationConfig": "simulate",
+    "load_truth": "truth",
+    "true_heatmap": "truth",
+    "liquidation_price": "margin",
+    "TierTable": "margin",
+    "default_tiers": "margin",
+    "HeatmapParams": "params",
+    "build_heatmap": "heatmap",
+    "Heatmap": "heatmap",
+    "score": "score",
+    "fetch": "fetch",
+    "import_files": "importers",
+    "magnet_test": "magnet",
+    "calibrate": "calibrate",
+    "validate": "validate",
+    "fit": "fit",
+    "explore": "explore",
+    "run_report": "report",
+    "record": "record",
+    "plot": None,  # the plotting module itself: liqlab.plot
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'liqlab' has no attribute {name!r}")
+    modname = _API[name]
+    if modname is None:
+        return importlib.import_module(f"liqlab.{name}")
+    mod = importlib.import_module(f"liqlab.{modname}")
+    return getattr(mod, name)
+
+
+def __dir__() -> list[str]:
+    return __all__

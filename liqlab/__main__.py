@@ -1,0 +1,5 @@
+import sys
+
+from liqlab.cli import main
+
+sys.exit(main())
