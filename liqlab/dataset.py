@@ -276,7 +276,7 @@ def validate_table(name: str, df: pd.DataFrame, source: str | os.PathLike = "<me
         if ts.isna().any():
             i = int(np.flatnonzero(ts.isna().to_numpy())[0])
             raise DataError(f"{source}: row {i}: missing timestamp")
-        v = df["ts"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+        v = np.asarray(df["ts"].array.asi8)
         if len(v) > 1:
             d = np.diff(v)
             if (d < 0).any():

@@ -1,0 +1,41 @@
+"""Shared fixtures. Add fixtures additively; keep them cheap (session scope for simulations)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def real_data_dir() -> Path | None:
+    """The real reference data folder ($LIQLAB_REAL_DATA or ../shared/data/real), or None if absent."""
+    env = os.environ.get("LIQLAB_REAL_DATA")
+    p = Path(env) if env else REPO.parent / "shared" / "data" / "real"
+    return p if p.is_dir() and any(p.iterdir()) else None
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """Path of the real data folder; skips the test cleanly when it is absent."""
+    p = real_data_dir()
+    if p is None:
+        pytest.skip("real reference data folder absent (set LIQLAB_REAL_DATA or provide ../shared/data/real)")
+    return p
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def small_sim(tmp_path_factory) -> Path:
+    """A small simulated 3-venue collection (3 days, seed 0), written once per test session."""
+    from liqlab.simulate import simulate
+
+    out = tmp_path_factory.mktemp("sim") / "small"
+    simulate(days=3, seed=0, venues=("binanceusdm", "bybit", "okx"), out=out, progress=False)
+    return out
