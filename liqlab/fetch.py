@@ -1,0 +1,565 @@
+"""Exchange fetcher (ccxt): the ONLY liqlab code that touches the network.
+
+``fetch(exchanges, symbol, since=, until=, out=)`` fills ``out/<venue>/`` dataset directories (a
+collection) with 1m OHLCV (+ taker-buy volume on Binance, + mark-price close), open-interest history at
+the venue's finest period (5m), funding-rate history, leverage tiers and, where a public endpoint exists
+(OKX, recent only), realized liquidations. Times are UTC; prices USD; amounts base units.
+
+It is incremental: per table it fetches only the time the dataset lacks (before its first and after its
+last stored row), and it writes pages in chunks through :func:`liqlab.importers.update_dataset`
+(atomic), so an interrupted fetch keeps every finished chunk and resumes from there. Network errors
+and rate limits are retried with exponential backoff up to a bounded count (``sleep`` is injectable);
+an exchange refusal (``ccxt.ExchangeError``) stops with a one-line :class:`FetchError`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import FetchError, ParameterError
+
+__all__ = ["VENUES", "TABLES", "FetchResult", "fetch", "make_exchange", "call_with_retry", "refresh"]
+
+VENUES = ("binanceusdm", "bybit", "okx")
+TABLES = ("ohlcv", "open_interest", "funding", "leverage_tiers", "liquidations")
+MINUTE_MS = 60_000
+OI_PERIOD_MS = 5 * MINUTE_MS
+BINANCE_OI_DAYS = 30
+
+# rows per request (the venues' documented maxima for these endpoints)
+PAGE_LIMIT: dict[str, dict[str, int]] = {
+    "binanceusdm": {"ohlcv": 1500, "mark": 1500, "open_interest": 500, "funding": 1000},
+    "bybit": {"ohlcv": 1000, "mark": 1000, "open_interest": 200, "funding": 200},
+    "okx": {"ohlcv": 100, "mark": 100, "open_interest": 100, "funding": 100},
+}
+# environment variables read for API keys (only Binance's leverage brackets need them)
+KEY_ENV = {"binanceusdm": ("BINANCE_API_KEY", "BINANCE_API_SECRET")}
+
+VENUE_NOTES = {
+    "binanceusdm": {
+        "open_interest_limit": (
+            "Binance serves open-interest history for the last 30 days only; for older open interest import "
+            "data.binance.vision futures/um metrics files: liqlab import --format binance-vision"
+        ),
+        "liquidations": (
+            "Binance has no public REST history of liquidations; its public stream (liqlab record) sends at most "
+            "one liquidation per second per symbol, so realized liquidations from it are a lower bound"
+        ),
+    },
+    "bybit": {
+        "liquidations": "Bybit has no public REST history of liquidations (websocket only: liqlab record)",
+        "open_interest_value": "Bybit gives no USD value: open_interest_value = open_interest x 1m close at that time",
+    },
+    "okx": {
+        "liquidations": (
+            "OKX public liquidation-orders serves recent fills only; sizes in contracts x contract size = base; "
+            "price is the bankruptcy price"
+        ),
+        "leverage_tiers_units": "OKX tiers are in contracts: converted with contract size x last close (USD)",
+    },
+}
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """Per venue: dataset path, rows per table after the fetch, rows added, notes (venue limits)."""
+
+    path: Path
+    venues: dict[str, Path]
+    rows: dict[str, dict[str, int]]
+    added: dict[str, dict[str, int]]
+    notes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------------- helpers
+
+
+def _ms(x: Any) -> int:
+    ts = pd.Timestamp(x)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(ts.value // 1_000_000)
+
+
+def _iso(ms: int) -> str:
+    return pd.Timestamp(ms, unit="ms", tz="UTC").isoformat()
+
+
+def make_exchange(exchange_id: str, *, session: Any = None, config: dict | None = None) -> Any:
+    """A ccxt exchange with the rate limiter on; API keys from the environment when present.
+
+    ``session``: a ``requests.Session`` to use as transport (tests mount a fake adapter on it).
+    """
+    import ccxt
+
+    if exchange_id not in VENUES:
+        raise ParameterError(f"--exchange: unknown exchange {exchange_id!r}; choose from {list(VENUES)}")
+    cfg: dict[str, Any] = {"enableRateLimit": True, "timeout": 30_000}
+    key_env = KEY_ENV.get(exchange_id)
+    if key_env and os.environ.get(key_env[0]) and os.environ.get(key_env[1]):
+        cfg["apiKey"] = os.environ[key_env[0]]
+        cfg["secret"] = os.environ[key_env[1]]
+    cfg.update(config or {})
+    ex = getattr(ccxt, exchange_id)(cfg)
+    if session is not None:
+        ex.session = session
+    return ex
+
+
+def call_with_retry(
+    fn: Callable[..., Any],
+    *args: Any,
+    what: str,
+    retries: int = 5,
+    backoff: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+    **kwargs: Any,
+) -> Any:
+    """Call ``fn``; retry ``ccxt.NetworkError`` (incl. rate limits, 429, time-outs) with exponential
+    backoff (``backoff * 2**attempt`` seconds), at most ``retries`` times; then raise FetchError.
+    ``ccxt.ExchangeError`` (bad symbol, refused request, missing keys) raises FetchError at once.
+    """
+    import ccxt
+
+    for attempt in range(retries + 1):
+        try:
+            return fn(*args, **kwargs)
+        except ccxt.NetworkError as exc:
+            if attempt >= retries:
+                raise FetchError(
+                    f"{what}: {type(exc).__name__} after {retries + 1} attempts ({_first_line(exc)}); "
+                    "data fetched so far is kept, run again to resume"
+                ) from None
+            sleep(backoff * (2**attempt))
+        except ccxt.BadSymbol as exc:
+            raise FetchError(f"{what}: unknown symbol ({_first_line(exc)})") from None
+        except ccxt.ExchangeError as exc:
+            raise FetchError(f"{what}: exchange refused the request: {type(exc).__name__} ({_first_line(exc)})") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _first_line(exc: BaseException) -> str:
+    s = str(exc).strip().splitlines()
+    msg = s[0] if s else type(exc).__name__
+    return msg[:300]
+
+
+def _bar(total: int, desc: str, progress: bool | None):
+    from tqdm.auto import tqdm
+
+    disable = (not sys.stderr.isatty()) if progress is None else (not progress)
+    return tqdm(total=total, desc=desc, unit="min", disable=disable, leave=False, mininterval=0.5)
+
+
+@dataclass
+class _Ctx:
+    """Everything one venue's fetch needs (exchange, market, range, retry policy, output)."""
+
+    ex: Any
+    venue: str
+    symbol: str
+    market: dict
+    start: int
+    end: int
+    now: int
+    path: Path
+    retries: int
+    backoff: float
+    sleep: Callable[[float], None]
+    chunk_pages: int
+    progress: bool | None
+    log: Callable[[str], None]
+    notes: dict[str, Any] = field(default_factory=dict)
+    added: dict[str, int] = field(default_factory=dict)
+
+    def call(self, fn: Callable[..., Any], *args: Any, what: str, **kw: Any) -> Any:
+        return call_with_retry(fn, *args, what=f"{self.venue} {self.symbol} {what}", retries=self.retries,
+                               backoff=self.backoff, sleep=self.sleep, **kw)
+
+    @property
+    def contract_size(self) -> float:
+        cs = self.market.get("contractSize")
+        return float(cs) if cs else 1.0
+
+    def meta_defaults(self) -> dict[str, Any]:
+        m = self.market
+        return {
+            "kind": "inverse" if m.get("inverse") else "linear",
+            "contract_size": self.contract_size,
+            "quote": m.get("settle") or m.get("quote") or "USDT",
+        }
+
+    def store(self, tables: dict[str, list[pd.DataFrame]], notes: dict[str, Any] | None = None):
+        from .importers import update_dataset
+
+        self.notes.update(notes or {})
+        res = update_dataset(self.path, tables, exchange=self.venue, symbol=self.symbol, source="fetch:ccxt",
+                             notes=self.notes, meta_defaults=self.meta_defaults(), strict_mark=False)
+        for k, v in res.added.items():
+            self.added[k] = self.added.get(k, 0) + v
+        return res
+
+
+def _stored(path: Path):
+    from .dataset import is_dataset_dir, load_dataset
+
+    return load_dataset(path) if is_dataset_dir(path) else None
+
+
+def _gaps(stored_ts: pd.Series | None, start: int, end: int, step: int) -> list[tuple[int, int]]:
+    """The parts of [start, end) not covered by the stored range (before its first, after its last row)."""
+    if stored_ts is None or len(stored_ts) == 0:
+        return [(start, end)] if start < end else []
+    first = int(stored_ts.iloc[0].value // 1_000_000)
+    last = int(stored_ts.iloc[-1].value // 1_000_000)
+    out = []
+    if start < first:
+        out.append((start, min(first, end)))
+    if last + step < end:
+        out.append((max(start, last + step), end))
+    return [(a, b) for a, b in out if a < b]
+
+
+def _paginate(
+    ctx: _Ctx,
+    table: str,
+    page: Callable[[int, int], list[tuple[int, Any]]],
+    start: int,
+    end: int,
+    step: int,
+    flush: Callable[[list[Any], int, int], None],
+) -> None:
+    """Walk [start, end) page by page (``page(cursor, end)`` -> [(ts_ms, row)]), flushing every
+    ``chunk_pages`` pages. An empty page ends the walk (nothing more in the range)."""
+    bar = _bar(max((end - start) // MINUTE_MS, 1), f"{ctx.venue} {table}", ctx.progress)
+    cursor, buf, pages, chunk_start = start, [], 0, start
+    try:
+        while cursor < end:
+            rows = [(t, r) for t, r in page(cursor, end) if cursor <= t < end]
+            if not rows:
+                break
+            rows.sort(key=lambda x: x[0])
+            buf.extend(r for _, r in rows)
+            nxt = rows[-1][0] + step
+            bar.update(max((min(nxt, end) - cursor) // MINUTE_MS, 0))
+            if nxt <= cursor:  # no progress: stop rather than loop
+                break
+            cursor = nxt
+            pages += 1
+            if pages % ctx.chunk_pages == 0:
+                flush(buf, chunk_start, cursor)
+                buf, chunk_start = [], cursor
+        if buf:
+            flush(buf, chunk_start, cursor)
+    finally:
+        bar.close()
+
+
+# ------------------------------------------------------------------------------------------ tables
+
+
+def _ohlcv_page(ctx: _Ctx, mark: bool) -> Callable[[int, int], list[tuple[int, Any]]]:
+    ex, m = ctx.ex, ctx.market
+    kind = "mark" if mark else "ohlcv"
+    limit = PAGE_LIMIT[ctx.venue][kind]
+
+    def page(cursor: int, end: int):
+        if ctx.venue == "binanceusdm" and not mark:
+            # raw klines keep taker-buy volume (ccxt's unified OHLCV drops it)
+            req = {"symbol": m["id"], "interval": "1m", "startTime": cursor, "endTime": end - 1, "limit": limit}
+            raw = ctx.call(ex.fapiPublicGetKlines, req, what="klines")
+            return [(int(r[0]), (int(r[0]), *map(float, r[1:6]), float(r[9]))) for r in raw]
+        fn = ex.fetch_mark_ohlcv if mark else ex.fetch_ohlcv
+        rows = ctx.call(fn, ctx.symbol, "1m", cursor, limit, {"until": end - 1}, what=f"{kind} candles")
+        return [(int(r[0]), tuple(r)) for r in rows]
+
+    return page
+
+
+def _fetch_ohlcv(ctx: _Ctx) -> None:
+    stored = _stored(ctx.path)
+    st = stored.ohlcv if stored is not None else None
+    with_mark = st is None or len(st) == 0 or "mark_close" in st.columns
+    if not with_mark:
+        ctx.notes["mark_close"] = "not fetched: the stored OHLCV has no mark_close (imported without mark candles)"
+    taker = ctx.venue == "binanceusdm"
+    cols = ["ts", "open", "high", "low", "close", "volume"] + (["taker_buy_volume"] if taker else [])
+
+    def flush(buf: list[Any], a: int, b: int) -> None:
+        df = pd.DataFrame([r[: len(cols)] for r in buf], columns=cols)
+        df["ts"] = pd.to_datetime(df["ts"], unit="ms", utc=True).astype("datetime64[ns, UTC]")
+        df = df.drop_duplicates("ts", keep="last")
+        tables: dict[str, list[pd.DataFrame]] = {"ohlcv": [df]}
+        if with_mark:
+            marks: list[Any] = []
+            _paginate(ctx, "mark", _ohlcv_page(ctx, True), a, b, MINUTE_MS, lambda bb, *_: marks.extend(bb))
+            mk = pd.DataFrame({"ts": [r[0] for r in marks], "mark_close": [float(r[4]) for r in marks]})
+            mk["ts"] = pd.to_datetime(mk["ts"], unit="ms", utc=True).astype("datetime64[ns, UTC]")
+            mk = mk.drop_duplicates("ts", keep="last")
+            joined = df[["ts"]].merge(mk, on="ts", how="left")
+            missing = int(joined["mark_close"].isna().sum())
+            if missing:
+                # the venue had no mark candle for these bars: use the bar's close, and count it
+                fill = df.set_index("ts")["close"]
+                joined["mark_close"] = joined["mark_close"].fillna(joined["ts"].map(fill))
+                prev = int(ctx.notes.get("mark_close_filled_from_close", 0))
+                ctx.notes["mark_close_filled_from_close"] = prev + missing
+            df["mark_close"] = joined["mark_close"].to_numpy()
+        ctx.store(tables)
+
+    for a, b in _gaps(st["ts"] if st is not None else None, ctx.start, ctx.end, MINUTE_MS):
+        _paginate(ctx, "ohlcv", _ohlcv_page(ctx, False), a, b, MINUTE_MS, flush)
+
+
+def _price_at(ctx: _Ctx, ts: pd.Series) -> np.ndarray:
+    """1m close nearest to each timestamp (USD), from the stored OHLCV; NaN when there is none."""
+    stored = _stored(ctx.path)
+    if stored is None or not len(stored.ohlcv):
+        return np.full(len(ts), np.nan)
+    px = stored.ohlcv[["ts", "close"]]
+    left = pd.DataFrame({"ts": ts.to_numpy()}).astype({"ts": "datetime64[ns, UTC]"})
+    return pd.merge_asof(left, px, on="ts", direction="nearest")["close"].to_numpy()
+
+
+def _fetch_open_interest(ctx: _Ctx) -> None:
+    start = ctx.start
+    if ctx.venue == "binanceusdm":
+        floor = ctx.now - BINANCE_OI_DAYS * 86_400_000 + OI_PERIOD_MS
+        if start < floor:
+            ctx.notes["open_interest_limit"] = VENUE_NOTES["binanceusdm"]["open_interest_limit"]
+            ctx.log(f"{ctx.venue}: open interest before {_iso(floor)} is not served by the API (last 30 days "
+                    "only); import data.binance.vision metrics files for older history")
+            start = max(start, floor - floor % OI_PERIOD_MS + OI_PERIOD_MS)
+    limit = PAGE_LIMIT[ctx.venue]["open_interest"]
+
+    def page(cursor: int, end: int):
+        rows = ctx.call(ctx.ex.fetch_open_interest_history, ctx.symbol, "5m", cursor, limit, {"until": end - 1},
+                        what="open interest history")
+        return [(int(r["timestamp"]), r) for r in rows if r.get("timestamp") is not None]
+
+    def flush(buf: list[dict], a: int, b: int) -> None:
+        ts = pd.Series(pd.to_datetime([r["timestamp"] for r in buf], unit="ms", utc=True)).astype("datetime64[ns, UTC]")
+        amount = np.array([_f(r.get("openInterestAmount")) for r in buf])
+        value = np.array([_f(r.get("openInterestValue")) for r in buf])
+        if ctx.venue == "okx":  # openInterestAmount is contracts; baseVolume is the base amount
+            base = np.array([_f(r.get("baseVolume")) for r in buf])
+            amount = np.where(np.isfinite(base), base, amount * ctx.contract_size)
+        if np.isnan(value).any():
+            px = _price_at(ctx, ts)
+            value = np.where(np.isfinite(value), value, amount * px)
+            if ctx.venue == "bybit":
+                ctx.notes["open_interest_value"] = VENUE_NOTES["bybit"]["open_interest_value"]
+        df = pd.DataFrame({"ts": ts, "open_interest": amount, "open_interest_value": value})
+        keep = np.isfinite(df["open_interest"].to_numpy()) & np.isfinite(df["open_interest_value"].to_numpy())
+        if not keep.all():
+            ctx.notes["open_interest_dropped"] = int(ctx.notes.get("open_interest_dropped", 0)) + int((~keep).sum())
+        ctx.store({"open_interest": [df.loc[keep].drop_duplicates("ts", keep="last")]})
+
+    stored = _stored(ctx.path)
+    st = stored.open_interest["ts"] if stored is not None else None
+    for a, b in _gaps(st, start, ctx.end, OI_PERIOD_MS):
+        _paginate(ctx, "open_interest", page, a, b, OI_PERIOD_MS, flush)
+
+
+def _f(x: Any) -> float:
+    try:
+        return float(x) if x is not None else np.nan
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def _fetch_funding(ctx: _Ctx) -> None:
+    limit = PAGE_LIMIT[ctx.venue]["funding"]
+
+    def page(cursor: int, end: int):
+        rows = ctx.call(ctx.ex.fetch_funding_rate_history, ctx.symbol, cursor, limit, {"until": end - 1},
+                        what="funding rate history")
+        return [(int(r["timestamp"]), r) for r in rows if r.get("timestamp") is not None]
+
+    def flush(buf: list[dict], a: int, b: int) -> None:
+        df = pd.DataFrame({
+            "ts": pd.to_datetime([r["timestamp"] for r in buf], unit="ms", utc=True),
+            "funding_rate": [_f(r.get("fundingRate")) for r in buf],
+        })
+        df["ts"] = df["ts"].astype("datetime64[ns, UTC]")
+        ctx.store({"funding": [df.drop_duplicates("ts", keep="last")]})
+
+    stored = _stored(ctx.path)
+    st = stored.funding["ts"] if stored is not None else None
+    for a, b in _gaps(st, ctx.start, ctx.end, 1):
+        _paginate(ctx, "funding", page, a, b, 1, flush)
+
+
+def _fetch_tiers(ctx: _Ctx, refresh: bool) -> None:
+    from .margin import default_tiers, normalize_ccxt_tiers
+
+    stored = _stored(ctx.path)
+    if stored is not None and stored.leverage_tiers is not None and len(stored.leverage_tiers) and not refresh:
+        return
+    today = pd.Timestamp(ctx.now, unit="ms", tz="UTC").strftime("%Y-%m-%d")
+    if ctx.venue == "binanceusdm" and not ctx.ex.apiKey:
+        table = default_tiers("binanceusdm", ctx.symbol)
+        ctx.notes["leverage_tiers"] = (
+            f"bundled table as of {table.as_of} ({table.source}): Binance's leverage brackets need an API key "
+            f"(set {KEY_ENV['binanceusdm'][0]} and {KEY_ENV['binanceusdm'][1]} to fetch the current ones)"
+        )
+        ctx.notes["leverage_tiers_as_of"] = table.as_of
+        ctx.store({"leverage_tiers": [table.to_frame()]})
+        return
+    if ctx.venue == "binanceusdm":
+        raw = ctx.call(ctx.ex.fetch_leverage_tiers, [ctx.symbol], what="leverage brackets")
+        tiers = raw.get(ctx.symbol) or []
+    else:
+        tiers = ctx.call(ctx.ex.fetch_market_leverage_tiers, ctx.symbol, what="leverage tiers")
+    if not tiers:
+        ctx.notes["leverage_tiers"] = "the exchange returned no tiers"
+        return
+    price = None
+    if ctx.venue == "okx":
+        px = _price_at(ctx, pd.Series([pd.Timestamp(ctx.end - MINUTE_MS, unit="ms", tz="UTC")]))
+        price = float(px[0]) if np.isfinite(px[0]) else None
+        if price is None:
+            ctx.notes["leverage_tiers"] = "OKX tiers are in contracts and no price was stored to convert them"
+            return
+        ctx.notes["leverage_tiers_units"] = (
+            f"OKX tiers in contracts x contract size {ctx.contract_size:g} x price {price:g} USD (last close)"
+        )
+    table = normalize_ccxt_tiers(tiers, venue=ctx.venue, contract_size=ctx.contract_size, price=price,
+                                 symbol=ctx.symbol, as_of=today)
+    ctx.notes["leverage_tiers_as_of"] = today
+    ctx.store({"leverage_tiers": [table.to_frame()]})
+
+
+def _fetch_liquidations(ctx: _Ctx) -> None:
+    ctx.notes["liquidations"] = VENUE_NOTES[ctx.venue]["liquidations"]
+    if ctx.venue != "okx":
+        ctx.store({})
+        return
+    m = ctx.market
+    family = (m.get("info") or {}).get("instFamily") or f"{m['base']}-{m['quote']}"
+    req = {"instType": "SWAP", "instFamily": family, "state": "filled"}
+    resp = ctx.call(ctx.ex.request, "public/liquidation-orders", "public", "GET", req, what="liquidation orders")
+    rows = []
+    for item in (resp or {}).get("data", []) or []:
+        for d in item.get("details", []) or []:
+            ts = int(d["ts"])
+            if not (ctx.start <= ts < ctx.end):
+                continue
+            amount = _f(d.get("sz")) * ctx.contract_size  # contracts -> base
+            price = _f(d.get("bkPx"))
+            pos = (d.get("posSide") or "").lower()
+            side = pos if pos in ("long", "short") else ("long" if (d.get("side") or "").lower() == "sell" else "short")
+            rows.append((ts, side, price, amount, amount * price))
+    df = pd.DataFrame(rows, columns=["ts", "side", "price", "amount", "value"])
+    df["ts"] = pd.to_datetime(df["ts"], unit="ms", utc=True).astype("datetime64[ns, UTC]")
+    df["side"] = df["side"].astype(object)
+    df = df.sort_values("ts", kind="stable").reset_index(drop=True)
+    ctx.store({"liquidations": [df]} if len(df) else {})
+
+
+# ------------------------------------------------------------------------------------- entry point
+
+
+def fetch(
+    exchanges: str | Sequence[str],
+    symbol: str,
+    *,
+    since: Any,
+    until: Any = None,
+    out: str | os.PathLike = "data/cache",
+    tables: Iterable[str] | None = None,
+    refresh_tiers: bool = False,
+    progress: bool | None = None,
+    retries: int = 5,
+    backoff: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+    chunk_pages: int = 10,
+    session: Any = None,
+    exchange_config: dict | None = None,
+    now: Any = None,
+    log: Callable[[str], None] | None = None,
+) -> FetchResult:
+    """Fetch ``symbol`` from each exchange for [since, until) (UTC; until default now) into
+    ``out/<venue>/`` (a collection). Incremental and resumable; see the module docstring.
+
+    ``tables``: subset of TABLES (default all). ``session``: transport for tests (fake adapter);
+    ``exchange_config``: extra ccxt options (e.g. ``{'enableRateLimit': False}`` against a fake).
+    ``now``: the clock (for Binance's 30-day open-interest window). Raises FetchError / ParameterError.
+    """
+    venues = [e.strip() for e in (exchanges.split(",") if isinstance(exchanges, str) else exchanges) if e.strip()]
+    if not venues:
+        raise ParameterError("--exchange: give at least one of binanceusdm, bybit, okx")
+    bad = [v for v in venues if v not in VENUES]
+    if bad:
+        raise ParameterError(f"--exchange: unknown exchange(s) {bad}; choose from {list(VENUES)}")
+    if not isinstance(symbol, str) or "/" not in symbol:
+        raise ParameterError(f"--symbol: must be a ccxt unified symbol like 'BTC/USDT:USDT', got {symbol!r}")
+    want = list(TABLES if tables is None else tables)
+    unknown = [t for t in want if t not in TABLES]
+    if unknown:
+        raise ParameterError(f"--tables: unknown table(s) {unknown}; choose from {list(TABLES)}")
+    if retries < 0 or chunk_pages < 1:
+        raise ParameterError("retries must be >= 0 and chunk_pages >= 1")
+    try:
+        now_ms = _ms(now) if now is not None else int(time.time() * 1000)
+        start = _ms(since)
+        end = _ms(until) if until is not None else now_ms
+    except (ValueError, TypeError) as exc:
+        raise ParameterError(f"--since/--until: not a date ({exc})") from None
+    start -= start % MINUTE_MS
+    end -= end % MINUTE_MS
+    if end <= start:
+        raise ParameterError(f"--until ({_iso(end)}) must be after --since ({_iso(start)})")
+    log = log or (lambda msg: print(f"liqlab fetch: {msg}", file=sys.stderr))
+    root = Path(out)
+    paths: dict[str, Path] = {}
+    rows: dict[str, dict[str, int]] = {}
+    added: dict[str, dict[str, int]] = {}
+    notes: dict[str, dict[str, Any]] = {}
+    for venue in venues:
+        ex = make_exchange(venue, session=session, config=exchange_config)
+        call_with_retry(ex.load_markets, what=f"{venue} markets", retries=retries, backoff=backoff, sleep=sleep)
+        if symbol not in ex.markets:
+            same = sorted(s for s in ex.markets if s.split("/")[0] == symbol.split("/")[0] and ":" in s)[:5]
+            raise FetchError(f"{venue}: unknown symbol {symbol!r} (swaps with the same base: {same or 'none'})")
+        market = ex.market(symbol)
+        path = root / venue
+        ctx = _Ctx(ex=ex, venue=venue, symbol=symbol, market=market, start=start, end=end, now=now_ms, path=path,
+                   retries=retries, backoff=backoff, sleep=sleep, chunk_pages=chunk_pages, progress=progress, log=log)
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("ohlcv", lambda: _fetch_ohlcv(ctx)),
+            ("open_interest", lambda: _fetch_open_interest(ctx)),
+            ("funding", lambda: _fetch_funding(ctx)),
+            ("leverage_tiers", lambda: _fetch_tiers(ctx, refresh_tiers)),
+            ("liquidations", lambda: _fetch_liquidations(ctx)),
+        ]
+        for name, step in steps:
+            if name in want:
+                step()
+        if _stored(path) is None:  # nothing at all in range: still leave a valid (empty) dataset
+            ctx.store({})
+        ds = _stored(path)
+        paths[venue] = path
+        rows[venue] = {k: len(v) for k, v in ds.tables().items()} if ds is not None else {}
+        added[venue] = dict(ctx.added)
+        notes[venue] = dict(ctx.notes)
+    return FetchResult(path=root, venues=paths, rows=rows, added=added, notes=notes)
+
+
+def refresh(source: str, dataset: str | os.PathLike, **params: Any) -> Path:
+    """Notebook hook: make ``dataset`` hold data from ``source`` ('sample' | 'fetch' | 'import').
+
+    Delegates to :func:`liqlab.sources.prepare` (the one implementation of the notebook's ``source``
+    parameter); ``params`` are its keyword arguments (exchanges, symbol, since, until, import_format, ...).
+    """
+    from .sources import prepare
+
+    return prepare(source, dataset, **params)
