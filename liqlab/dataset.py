@@ -393,10 +393,30 @@ def load_dataset(path: str | os.PathLike, *, start=None, end=None) -> Dataset:
             raise DataError(f"{f}: missing (required table)")
         else:
             tables[name] = None
+    tables["liquidations"] = _with_recorded_parts(path, tables["liquidations"])
     ds = Dataset(meta=meta, path=path, **tables)  # type: ignore[arg-type]
     if start is not None or end is not None:
         ds = ds.between(start, end)
     return ds
+
+
+def _with_recorded_parts(path: Path, liq: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Append the recorder's uncompacted ``liquidations/part-*.parquet`` (see liqlab.record) that are newer
+    than the last part folded into liquidations.parquet (its schema metadata ``liqlab.parts_through``)."""
+    parts_dir = path / "liquidations"
+    if not parts_dir.is_dir():
+        return liq
+    import pyarrow.parquet as pq
+
+    main = path / "liquidations.parquet"
+    through = ""
+    if main.exists():
+        through = ((pq.read_schema(main).metadata or {}).get(b"liqlab.parts_through", b"")).decode()
+    frames = [_read_table(p, "liquidations") for p in sorted(parts_dir.glob("part-*.parquet")) if p.name > through]
+    if not frames:
+        return liq
+    both = pd.concat(([liq] if liq is not None and len(liq) else []) + frames, ignore_index=True)
+    return validate_table("liquidations", both.sort_values("ts", kind="stable").reset_index(drop=True), parts_dir)
 
 
 def is_dataset_dir(path: str | os.PathLike) -> bool:
@@ -481,6 +501,8 @@ def write_dataset(ds: Dataset, path: str | os.PathLike) -> Path:
     if path.exists():
         # keep anything that is not ours (e.g. a truth/ folder, notes) across the swap
         ours = {"meta.json"} | {f"{n}.parquet" for n in TABLES}
+        if ds.liquidations is not None:
+            ours.add("liquidations")  # recorder parts (liqlab.record): already in the table written here
         extra_files = [p for p in path.iterdir() if p.name not in ours and not p.name.startswith(".")]
     with atomic.atomic_dir(path) as stage:
         for name, df in checked.items():
