@@ -1,0 +1,43 @@
+"""liqlab.bench: smoke test on a tiny case (prints valid JSON; no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from liqlab.bench import run_bench, synthetic_dataset
+from liqlab.errors import ParameterError
+
+
+def test_bench_cli_prints_json_lines(capsys):
+    from liqlab.cli import main
+
+    assert main(["bench", "--cases", "year,scaling,rebuild", "--repeats", "1", "--bars", "3000", "--bins", "40",
+                 "--rebuild-days", "0.5", "--no-progress"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    rows = [json.loads(x) for x in lines]
+    assert [r["case"] for r in rows] == ["year", "scaling_0.25", "scaling_0.5", "scaling_1", "rebuild_0.5d_3venues"]
+    for r in rows:
+        assert r["synthetic"] is True
+        for key in ("bars", "bins", "leverages", "seconds", "peak_memory_bytes", "output_bytes", "peak_over_output"):
+            assert key in r
+        assert r["seconds"] >= 0 and r["output_bytes"] > 0
+    assert rows[0]["bars"] == 3000 and rows[0]["bins"] == 40 and rows[0]["leverages"] == 8
+
+
+def test_bench_numpy_kernel_and_bad_case():
+    (r,) = list(run_bench(("year",), repeats=1, bars=600, bins=20, use_numba=False, progress=False))
+    assert r["numba"] is False and r["steps"] == 10
+    with pytest.raises(ParameterError, match="cases"):
+        list(run_bench(("warp",)))
+
+
+def test_synthetic_dataset_is_labelled_and_valid():
+    from liqlab.dataset import validate_table
+
+    ds = synthetic_dataset(500, seed=3)
+    assert ds.synthetic and "synthetic" in ds.meta["source"]
+    validate_table("ohlcv", ds.ohlcv)
+    validate_table("open_interest", ds.open_interest)
+    assert len(ds.open_interest) == 100
