@@ -7,7 +7,10 @@ the venue's finest period (5m), funding-rate history, leverage tiers and, where 
 
 It is incremental: per table it fetches only the time the dataset lacks (before its first and after its
 last stored row), and it writes pages in chunks through :func:`liqlab.importers.update_dataset`
-(atomic), so an interrupted fetch keeps every finished chunk and resumes from there. Network errors
+(atomic), so an interrupted fetch keeps every finished chunk and resumes from there. Pages are walked
+in the direction each venue anchors a short page at (Binance: the oldest rows of the window, forward;
+Bybit and OKX: the newest, backward), and every chunk is stored with ``meta.notes.fetch_pending`` = the
+ranges still to walk, so a walk interrupted inside a hole between stored rows resumes there. Network errors
 and rate limits are retried with exponential backoff up to a bounded count (``sleep`` is injectable);
 an exchange refusal (``ccxt.ExchangeError``) stops with a one-line :class:`FetchError`.
 """
@@ -41,6 +44,20 @@ PAGE_LIMIT: dict[str, dict[str, int]] = {
     "bybit": {"ohlcv": 1000, "mark": 1000, "open_interest": 200, "funding": 200},
     "okx": {"ohlcv": 100, "mark": 100, "open_interest": 100, "funding": 100},
 }
+# ccxt options: load only the derivative markets liqlab can use, and no currencies (Binance's currency list
+# is a signed spot-API request once keys are set, which a futures-only key may not be allowed to make)
+MARKET_OPTIONS: dict[str, dict[str, Any]] = {
+    "binanceusdm": {"fetchCurrencies": False},
+    "bybit": {"fetchCurrencies": False, "fetchMarkets": {"types": ["linear", "inverse"]}},
+    "okx": {"fetchCurrencies": False, "fetchMarkets": {"types": ["swap", "future"]}},
+}
+# Which end of the requested window a page holds when the window has more rows than the page (the venues'
+# documented behaviour): Binance the oldest rows from startTime ('start'), Bybit v5 and OKX v5 the newest
+# rows up to the end ('end'). The walk follows it (forward from the start, or backward from the end).
+# OKX open interest goes through ccxt's windowed rubik request, which asks for the rows from `since`.
+ANCHOR: dict[str, str] = {"binanceusdm": "start", "bybit": "end", "okx": "end"}
+ANCHOR_OVERRIDE: dict[tuple[str, str], str] = {("okx", "open_interest"): "start"}
+OKX_LIQUIDATION_LIMIT = 100
 # environment variables read for API keys (only Binance's leverage brackets need them)
 KEY_ENV = {"binanceusdm": ("BINANCE_API_KEY", "BINANCE_API_SECRET")}
 
@@ -102,12 +119,14 @@ def make_exchange(exchange_id: str, *, session: Any = None, config: dict | None 
 
     if exchange_id not in VENUES:
         raise ParameterError(f"--exchange: unknown exchange {exchange_id!r}; choose from {list(VENUES)}")
-    cfg: dict[str, Any] = {"enableRateLimit": True, "timeout": 30_000}
+    cfg: dict[str, Any] = {"enableRateLimit": True, "timeout": 30_000, "options": dict(MARKET_OPTIONS[exchange_id])}
     key_env = KEY_ENV.get(exchange_id)
     if key_env and os.environ.get(key_env[0]) and os.environ.get(key_env[1]):
         cfg["apiKey"] = os.environ[key_env[0]]
         cfg["secret"] = os.environ[key_env[1]]
-    cfg.update(config or {})
+    extra = dict(config or {})
+    cfg["options"].update(extra.pop("options", {}) or {})
+    cfg.update(extra)
     ex = getattr(ccxt, exchange_id)(cfg)
     if session is not None:
         ex.session = session
@@ -189,6 +208,9 @@ class _Ctx:
         cs = self.market.get("contractSize")
         return float(cs) if cs else 1.0
 
+    def anchor(self, table: str) -> str:
+        return ANCHOR_OVERRIDE.get((self.venue, table), ANCHOR[self.venue])
+
     def meta_defaults(self) -> dict[str, Any]:
         m = self.market
         return {
@@ -196,6 +218,22 @@ class _Ctx:
             "contract_size": self.contract_size,
             "quote": m.get("settle") or m.get("quote") or "USDT",
         }
+
+    def pending(self) -> dict[str, list[list[str]]]:
+        """Ranges a previous fetch left unfinished, per table (``meta.notes.fetch_pending``)."""
+        if "fetch_pending" not in self.notes:
+            stored = _stored(self.path)
+            old = (stored.meta.get("notes") or {}).get("fetch_pending") if stored is not None else None
+            self.notes["fetch_pending"] = {k: [list(r) for r in v] for k, v in (old or {}).items() if v}
+        return self.notes["fetch_pending"]
+
+    def set_pending(self, table: str, ranges: list[tuple[int, int]]) -> None:
+        pend = dict(self.pending())
+        if ranges:
+            pend[table] = [[_iso(a), _iso(b)] for a, b in ranges if a < b]
+        else:
+            pend.pop(table, None)
+        self.notes["fetch_pending"] = pend
 
     def store(self, tables: dict[str, list[pd.DataFrame]], notes: dict[str, Any] | None = None):
         from .importers import update_dataset
@@ -228,6 +266,24 @@ def _gaps(stored_ts: pd.Series | None, start: int, end: int, step: int) -> list[
     return [(a, b) for a, b in out if a < b]
 
 
+def _merge_ranges(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted union of [a, b) ranges (touching ranges joined)."""
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(r for r in ranges if r[0] < r[1]):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _todo(ctx: _Ctx, table: str, stored_ts: pd.Series | None, start: int, step: int) -> list[tuple[int, int]]:
+    """What to walk for ``table``: the gaps around the stored rows in [start, end) plus any range an
+    interrupted fetch left unfinished (a hole between stored rows that the gaps alone would not show)."""
+    left = [(_ms(a), _ms(b)) for a, b in ctx.pending().get(table, [])]
+    return _merge_ranges(_gaps(stored_ts, start, ctx.end, step) + left)
+
+
 def _paginate(
     ctx: _Ctx,
     table: str,
@@ -235,32 +291,72 @@ def _paginate(
     start: int,
     end: int,
     step: int,
-    flush: Callable[[list[Any], int, int], None],
+    flush: Callable[[list[Any], int, int, tuple[int, int] | None], None],
+    anchor: str = "start",
 ) -> None:
-    """Walk [start, end) page by page (``page(cursor, end)`` -> [(ts_ms, row)]), flushing every
-    ``chunk_pages`` pages. An empty page ends the walk (nothing more in the range)."""
+    """Walk [start, end) page by page. ``page(lo, hi)`` returns [(ts_ms, row)] for rows in [lo, hi): the
+    oldest ones when ``anchor='start'`` (the walk goes forward), the newest ones when ``anchor='end'``
+    (the walk goes backward). Every ``chunk_pages`` pages ``flush(rows, a, b, remaining)`` stores the
+    rows, which cover [a, b); ``remaining`` is the part of [start, end) still to walk (None on the last
+    flush). An empty page ends the walk: the venue has nothing more in what is left of the range."""
+    forward = anchor == "start"
     bar = _bar(max((end - start) // MINUTE_MS, 1), f"{ctx.venue} {table}", ctx.progress)
-    cursor, buf, pages, chunk_start = start, [], 0, start
+    lo, hi = start, end
+    buf: list[tuple[int, Any]] = []
+    pages = 0
+    edge = lo if forward else hi  # where the rows not yet flushed begin (forward) / end (backward)
     try:
-        while cursor < end:
-            rows = [(t, r) for t, r in page(cursor, end) if cursor <= t < end]
+        while lo < hi:
+            rows = [(t, r) for t, r in page(lo, hi) if lo <= t < hi]
             if not rows:
                 break
             rows.sort(key=lambda x: x[0])
-            buf.extend(r for _, r in rows)
-            nxt = rows[-1][0] + step
-            bar.update(max((min(nxt, end) - cursor) // MINUTE_MS, 0))
-            if nxt <= cursor:  # no progress: stop rather than loop
+            buf.extend(rows)
+            before = hi - lo
+            if forward:
+                lo = max(lo, rows[-1][0] + step)
+            else:
+                hi = min(hi, rows[0][0])
+            bar.update(max((before - (hi - lo)) // MINUTE_MS, 0))
+            if hi - lo >= before:  # no progress: stop rather than loop
                 break
-            cursor = nxt
             pages += 1
-            if pages % ctx.chunk_pages == 0:
-                flush(buf, chunk_start, cursor)
-                buf, chunk_start = [], cursor
-        if buf:
-            flush(buf, chunk_start, cursor)
+            if pages % ctx.chunk_pages == 0 and lo < hi:
+                buf.sort(key=lambda x: x[0])
+                flush([r for _, r in buf], *((edge, lo) if forward else (hi, edge)), (lo, hi))
+                buf, edge = [], (lo if forward else hi)
+        buf.sort(key=lambda x: x[0])
+        flush([r for _, r in buf], *((edge, end) if forward else (start, edge)), None)
     finally:
         bar.close()
+
+
+def _walk(
+    ctx: _Ctx,
+    table: str,
+    ranges: list[tuple[int, int]],
+    page: Callable[[int, int], list[tuple[int, Any]]],
+    step: int,
+    write: Callable[[list[Any], int, int], None],
+) -> None:
+    """Walk every range of ``table`` in the venue's direction, storing chunks with ``write(rows, a, b)``.
+    Each chunk is stored together with ``meta.notes.fetch_pending`` = what is still to walk, so a fetch
+    interrupted between chunks resumes exactly there, even inside a hole between stored rows."""
+    dirty = bool(ctx.pending().get(table))  # the stored meta may name unfinished ranges of this table
+    for i, (a, b) in enumerate(ranges):
+        later = ranges[i + 1:]
+
+        def flush(rows: list[Any], ca: int, cb: int, remaining: tuple[int, int] | None, later=later) -> None:
+            nonlocal dirty
+            ctx.set_pending(table, ([remaining] if remaining else []) + list(later))
+            dirty = dirty or bool(ctx.pending().get(table))
+            if rows:
+                write(rows, ca, cb)
+
+        _paginate(ctx, table, page, a, b, step, flush, ctx.anchor(table))
+    ctx.set_pending(table, [])
+    if dirty:  # the walk ended without a chunk that cleared the note: clear it now
+        ctx.store({})
 
 
 # ------------------------------------------------------------------------------------------ tables
@@ -271,14 +367,14 @@ def _ohlcv_page(ctx: _Ctx, mark: bool) -> Callable[[int, int], list[tuple[int, A
     kind = "mark" if mark else "ohlcv"
     limit = PAGE_LIMIT[ctx.venue][kind]
 
-    def page(cursor: int, end: int):
+    def page(lo: int, hi: int):
         if ctx.venue == "binanceusdm" and not mark:
             # raw klines keep taker-buy volume (ccxt's unified OHLCV drops it)
-            req = {"symbol": m["id"], "interval": "1m", "startTime": cursor, "endTime": end - 1, "limit": limit}
+            req = {"symbol": m["id"], "interval": "1m", "startTime": lo, "endTime": hi - 1, "limit": limit}
             raw = ctx.call(ex.fapiPublicGetKlines, req, what="klines")
             return [(int(r[0]), (int(r[0]), *map(float, r[1:6]), float(r[9]))) for r in raw]
         fn = ex.fetch_mark_ohlcv if mark else ex.fetch_ohlcv
-        rows = ctx.call(fn, ctx.symbol, "1m", cursor, limit, {"until": end - 1}, what=f"{kind} candles")
+        rows = ctx.call(fn, ctx.symbol, "1m", lo, limit, {"until": hi - 1}, what=f"{kind} candles")
         return [(int(r[0]), tuple(r)) for r in rows]
 
     return page
@@ -293,14 +389,15 @@ def _fetch_ohlcv(ctx: _Ctx) -> None:
     taker = ctx.venue == "binanceusdm"
     cols = ["ts", "open", "high", "low", "close", "volume"] + (["taker_buy_volume"] if taker else [])
 
-    def flush(buf: list[Any], a: int, b: int) -> None:
+    def write(buf: list[Any], a: int, b: int) -> None:
         df = pd.DataFrame([r[: len(cols)] for r in buf], columns=cols)
         df["ts"] = pd.to_datetime(df["ts"], unit="ms", utc=True).astype("datetime64[ns, UTC]")
         df = df.drop_duplicates("ts", keep="last")
         tables: dict[str, list[pd.DataFrame]] = {"ohlcv": [df]}
         if with_mark:
             marks: list[Any] = []
-            _paginate(ctx, "mark", _ohlcv_page(ctx, True), a, b, MINUTE_MS, lambda bb, *_: marks.extend(bb))
+            _paginate(ctx, "mark", _ohlcv_page(ctx, True), a, b, MINUTE_MS,
+                      lambda bb, *_: marks.extend(bb), ctx.anchor("ohlcv"))
             mk = pd.DataFrame({"ts": [r[0] for r in marks], "mark_close": [float(r[4]) for r in marks]})
             mk["ts"] = pd.to_datetime(mk["ts"], unit="ms", utc=True).astype("datetime64[ns, UTC]")
             mk = mk.drop_duplicates("ts", keep="last")
@@ -315,8 +412,8 @@ def _fetch_ohlcv(ctx: _Ctx) -> None:
             df["mark_close"] = joined["mark_close"].to_numpy()
         ctx.store(tables)
 
-    for a, b in _gaps(st["ts"] if st is not None else None, ctx.start, ctx.end, MINUTE_MS):
-        _paginate(ctx, "ohlcv", _ohlcv_page(ctx, False), a, b, MINUTE_MS, flush)
+    ranges = _todo(ctx, "ohlcv", st["ts"] if st is not None else None, ctx.start, MINUTE_MS)
+    _walk(ctx, "ohlcv", ranges, _ohlcv_page(ctx, False), MINUTE_MS, write)
 
 
 def _price_at(ctx: _Ctx, ts: pd.Series) -> np.ndarray:
@@ -340,12 +437,20 @@ def _fetch_open_interest(ctx: _Ctx) -> None:
             start = max(start, floor - floor % OI_PERIOD_MS + OI_PERIOD_MS)
     limit = PAGE_LIMIT[ctx.venue]["open_interest"]
 
-    def page(cursor: int, end: int):
-        rows = ctx.call(ctx.ex.fetch_open_interest_history, ctx.symbol, "5m", cursor, limit, {"until": end - 1},
-                        what="open interest history")
-        return [(int(r["timestamp"]), r) for r in rows if r.get("timestamp") is not None]
+    def page(lo: int, hi: int):
+        # Binance's documentation does not say which end of a long window /futures/data/openInterestHist
+        # answers: ask for windows of at most `limit` periods, so the answer is the whole window either way
+        while lo < hi:
+            top = min(hi, lo + limit * OI_PERIOD_MS) if ctx.venue == "binanceusdm" else hi
+            rows = ctx.call(ctx.ex.fetch_open_interest_history, ctx.symbol, "5m", lo, limit, {"until": top - 1},
+                            what="open interest history")
+            got = [(int(r["timestamp"]), r) for r in rows if r.get("timestamp") is not None]
+            if got or top >= hi:
+                return got
+            lo = top  # an empty window inside the range: look further
+        return []
 
-    def flush(buf: list[dict], a: int, b: int) -> None:
+    def write(buf: list[dict], a: int, b: int) -> None:
         ts = pd.Series(pd.to_datetime([r["timestamp"] for r in buf], unit="ms", utc=True)).astype("datetime64[ns, UTC]")
         amount = np.array([_f(r.get("openInterestAmount")) for r in buf])
         value = np.array([_f(r.get("openInterestValue")) for r in buf])
@@ -365,8 +470,7 @@ def _fetch_open_interest(ctx: _Ctx) -> None:
 
     stored = _stored(ctx.path)
     st = stored.open_interest["ts"] if stored is not None else None
-    for a, b in _gaps(st, start, ctx.end, OI_PERIOD_MS):
-        _paginate(ctx, "open_interest", page, a, b, OI_PERIOD_MS, flush)
+    _walk(ctx, "open_interest", _todo(ctx, "open_interest", st, start, OI_PERIOD_MS), page, OI_PERIOD_MS, write)
 
 
 def _f(x: Any) -> float:
@@ -379,12 +483,14 @@ def _f(x: Any) -> float:
 def _fetch_funding(ctx: _Ctx) -> None:
     limit = PAGE_LIMIT[ctx.venue]["funding"]
 
-    def page(cursor: int, end: int):
-        rows = ctx.call(ctx.ex.fetch_funding_rate_history, ctx.symbol, cursor, limit, {"until": end - 1},
-                        what="funding rate history")
+    def page(lo: int, hi: int):
+        # OKX: ccxt maps `since` to `before` only and passes `until` through unused, and OKX then answers the
+        # NEWEST rates; its own `after` (rates earlier than) bounds the window at the top
+        end = {"after": hi} if ctx.venue == "okx" else {"until": hi - 1}
+        rows = ctx.call(ctx.ex.fetch_funding_rate_history, ctx.symbol, lo, limit, end, what="funding rate history")
         return [(int(r["timestamp"]), r) for r in rows if r.get("timestamp") is not None]
 
-    def flush(buf: list[dict], a: int, b: int) -> None:
+    def write(buf: list[dict], a: int, b: int) -> None:
         df = pd.DataFrame({
             "ts": pd.to_datetime([r["timestamp"] for r in buf], unit="ms", utc=True),
             "funding_rate": [_f(r.get("fundingRate")) for r in buf],
@@ -394,8 +500,7 @@ def _fetch_funding(ctx: _Ctx) -> None:
 
     stored = _stored(ctx.path)
     st = stored.funding["ts"] if stored is not None else None
-    for a, b in _gaps(st, ctx.start, ctx.end, 1):
-        _paginate(ctx, "funding", page, a, b, 1, flush)
+    _walk(ctx, "funding", _todo(ctx, "funding", st, ctx.start, 1), page, 1, write)
 
 
 def _fetch_tiers(ctx: _Ctx, refresh: bool) -> None:
@@ -445,24 +550,39 @@ def _fetch_liquidations(ctx: _Ctx) -> None:
         return
     m = ctx.market
     family = (m.get("info") or {}).get("instFamily") or f"{m['base']}-{m['quote']}"
-    req = {"instType": "SWAP", "instFamily": family, "state": "filled"}
-    resp = ctx.call(ctx.ex.request, "public/liquidation-orders", "public", "GET", req, what="liquidation orders")
-    rows = []
-    for item in (resp or {}).get("data", []) or []:
-        for d in item.get("details", []) or []:
-            ts = int(d["ts"])
-            if not (ctx.start <= ts < ctx.end):
-                continue
+
+    def page(lo: int, hi: int):
+        # newest fills strictly between `before` and `after`, newest first, `limit` per page
+        req = {"instType": "SWAP", "instFamily": family, "state": "filled", "before": lo - 1, "after": hi,
+               "limit": OKX_LIQUIDATION_LIMIT}
+        resp = ctx.call(ctx.ex.request, "public/liquidation-orders", ["public"], "GET", req,
+                        what="liquidation orders")
+        rows = []
+        for item in (resp or {}).get("data", []) or []:
+            if item.get("instId") not in (None, "", m["id"]):
+                continue  # another instrument of the family (e.g. a dated future)
+            for d in item.get("details", []) or []:  # one item holds many fills
+                rows.append((int(d["ts"]), d))
+        return rows
+
+    def write(buf: list[dict], a: int, b: int) -> None:
+        rows = []
+        for d in buf:
             amount = _f(d.get("sz")) * ctx.contract_size  # contracts -> base
             price = _f(d.get("bkPx"))
             pos = (d.get("posSide") or "").lower()
             side = pos if pos in ("long", "short") else ("long" if (d.get("side") or "").lower() == "sell" else "short")
-            rows.append((ts, side, price, amount, amount * price))
-    df = pd.DataFrame(rows, columns=["ts", "side", "price", "amount", "value"])
-    df["ts"] = pd.to_datetime(df["ts"], unit="ms", utc=True).astype("datetime64[ns, UTC]")
-    df["side"] = df["side"].astype(object)
-    df = df.sort_values("ts", kind="stable").reset_index(drop=True)
-    ctx.store({"liquidations": [df]} if len(df) else {})
+            rows.append((int(d["ts"]), side, price, amount, amount * price))
+        df = pd.DataFrame(rows, columns=["ts", "side", "price", "amount", "value"])
+        df["ts"] = pd.to_datetime(df["ts"], unit="ms", utc=True).astype("datetime64[ns, UTC]")
+        df["side"] = df["side"].astype(object)
+        df = df.sort_values("ts", kind="stable").reset_index(drop=True)
+        ctx.store({"liquidations": [df]})
+
+    stored = _stored(ctx.path)
+    st = stored.liquidations["ts"] if stored is not None and stored.liquidations is not None else None
+    _walk(ctx, "liquidations", _todo(ctx, "liquidations", st, ctx.start, 1), page, 1, write)
+    ctx.store({})
 
 
 # ------------------------------------------------------------------------------------- entry point
