@@ -12,7 +12,6 @@ Times are UTC. Data age is hours between the run start and the last OHLCV bar of
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import html
 import json
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import atomic
+from .runner import _type_ok, export_html, notebook_parameters
 from .errors import DataError, LiqlabError, ParameterError
 
 __all__ = [
@@ -251,116 +251,6 @@ def load_overrides(path: str | os.PathLike) -> dict:
 
 
 # -------------------------------------------------------------------------------- parameter check
-
-
-@dataclass(frozen=True)
-class _Param:
-    name: str
-    type_name: str | None  # 'int', 'float', 'str', 'bool', 'list', 'dict', 'tuple', or None = any
-    optional: bool          # None accepted
-
-
-_SIMPLE_TYPES = {"int", "float", "str", "bool", "list", "dict", "tuple"}
-
-
-def _parse_annotation(text: str | None) -> tuple[str | None, bool]:
-    """('int', optional) from 'int', 'Optional[int]', 'int | None', 'list[str]'; (None, True) if unknown."""
-    if not text or text == "None":
-        return None, True
-    t = text.replace(" ", "")
-    optional = False
-    m = re.fullmatch(r"(?:typing\.)?Optional\[(.+)\]", t)
-    if m:
-        t, optional = m.group(1), True
-    parts = [p for p in t.split("|")]
-    if "None" in parts:
-        optional = True
-        parts = [p for p in parts if p != "None"]
-    if len(parts) != 1:
-        return None, True
-    base = parts[0].split("[")[0].lower().replace("typing.", "")
-    return (base if base in _SIMPLE_TYPES else None), (optional or base not in _SIMPLE_TYPES)
-
-
-def notebook_parameters(path: Path) -> dict[str, _Param]:
-    """Parameters declared by a notebook's ``parameters`` cell: papermill's inspection, completed by an
-    AST read of the same cell (papermill skips e.g. ``x: str | None = None``). Types come from the
-    annotation, else from the literal default (None default = any type)."""
-    import nbformat
-    import papermill
-
-    if not path.is_file():
-        raise ParameterError(f"{path}: notebook not found")
-    import logging
-
-    pm_log = logging.getLogger("papermill")
-    level = pm_log.level
-    pm_log.setLevel(logging.ERROR)  # its parser warns on lines it skips; the AST pass below reads them
-    try:
-        declared = papermill.inspect_notebook(str(path))
-        nb = nbformat.read(str(path), as_version=4)
-    except Exception as exc:  # noqa: BLE001 - unreadable notebook is bad input
-        raise ParameterError(f"{path}: cannot read notebook ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-    finally:
-        pm_log.setLevel(level)
-    out: dict[str, _Param] = {}
-    for name, info in declared.items():
-        tname, optional = _parse_annotation(info.get("inferred_type_name"))
-        if tname is None and info.get("inferred_type_name") in (None, "None"):
-            tname, optional = _type_of_default(info.get("default"))
-        out[name] = _Param(name, tname, optional)
-    cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.get("metadata", {}).get("tags", [])]
-    for cell in cells[:1]:
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id not in out:
-                tname, optional = _parse_annotation(ast.unparse(node.annotation))
-                if tname is None and node.value is not None:
-                    tname, optional = _type_of_default(ast.unparse(node.value))
-                out[node.target.id] = _Param(node.target.id, tname, optional)
-            elif isinstance(node, ast.Assign):
-                for tgt in node.targets:
-                    if isinstance(tgt, ast.Name) and tgt.id not in out:
-                        tname, optional = _type_of_default(ast.unparse(node.value))
-                        out[tgt.id] = _Param(tgt.id, tname, optional)
-    return out
-
-
-def _type_of_default(text: str | None) -> tuple[str | None, bool]:
-    if text is None:
-        return None, True
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return None, True
-    if value is None:
-        return None, True
-    t = type(value).__name__
-    return (t if t in _SIMPLE_TYPES else None), t not in _SIMPLE_TYPES
-
-
-def _type_ok(value: Any, p: _Param) -> bool:
-    if value is None:
-        return p.optional or p.type_name is None
-    t = p.type_name
-    if t is None:
-        return True
-    if t == "bool":
-        return isinstance(value, bool)
-    if t == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if t == "float":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if t == "str":
-        return isinstance(value, str)
-    if t in ("list", "tuple"):
-        return isinstance(value, (list, tuple))
-    if t == "dict":
-        return isinstance(value, Mapping)
-    return True
 
 
 def _jsonable(value: Any) -> Any:
@@ -693,7 +583,7 @@ def _execute(spec: NotebookSpec, params: dict, out_dir: Path, prefix: str, confi
     if partial.exists():
         os.replace(partial, out_nb)
         try:
-            item["html"] = _export_html(out_nb)
+            item["html"] = export_html(out_nb).name
         except Exception as exc:  # noqa: BLE001 - the notebook is kept even if HTML fails
             item["html_error"] = _first_line(exc)
     else:
@@ -705,30 +595,6 @@ def _execute(spec: NotebookSpec, params: dict, out_dir: Path, prefix: str, confi
         except (OSError, ValueError) as exc:
             item["results_error"] = _first_line(exc)
     return item
-
-
-_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
-{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
-{% block jupyter_widgets %}{% endblock jupyter_widgets %}
-{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
-{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-"""
-
-
-def _export_html(nb_path: Path) -> str:
-    """Self-contained HTML of an executed notebook (lab template without require.js/MathJax/mermaid/
-    widget CDN scripts; Bokeh outputs carry their own inline resources). Written atomically."""
-    import jinja2
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    nb = nbformat.read(str(nb_path), as_version=4)
-    exporter = HTMLExporter(extra_loaders=[jinja2.DictLoader({"liqlab_report.j2": _TEMPLATE})],
-                            template_file="liqlab_report.j2")
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": nb_path.stem}})
-    out = nb_path.with_suffix(".html")
-    atomic.write_text(out, body)
-    return out.name
 
 
 # ----------------------------------------------------------------------------------- key figures

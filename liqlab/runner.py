@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,32 +28,157 @@ class NotebookRun:
     seconds: float = 0.0
 
 
-def notebook_parameters(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """Parameters declared in the notebook's `parameters` cell: name -> {inferred_type_name, default}."""
-    import papermill as pm
+@dataclass(frozen=True)
+class _Param:
+    name: str
+    type_name: str | None  # 'int', 'float', 'str', 'bool', 'list', 'dict', 'tuple', or None = any
+    optional: bool          # None accepted
 
-    return dict(pm.inspect_notebook(str(path)))
+
+_SIMPLE_TYPES = {"int", "float", "str", "bool", "list", "dict", "tuple"}
+
+
+def _parse_annotation(text: str | None) -> tuple[str | None, bool]:
+    """('int', optional) from 'int', 'Optional[int]', 'int | None', 'list[str]'; (None, True) if unknown."""
+    if not text or text == "None":
+        return None, True
+    t = text.replace(" ", "")
+    optional = False
+    m = re.fullmatch(r"(?:typing\.)?Optional\[(.+)\]", t)
+    if m:
+        t, optional = m.group(1), True
+    parts = [p for p in t.split("|")]
+    if "None" in parts:
+        optional = True
+        parts = [p for p in parts if p != "None"]
+    if len(parts) != 1:
+        return None, True
+    base = parts[0].split("[")[0].lower().replace("typing.", "")
+    return (base if base in _SIMPLE_TYPES else None), (optional or base not in _SIMPLE_TYPES)
+
+
+def notebook_parameters(path: Path) -> dict[str, _Param]:
+    """Parameters declared by a notebook's ``parameters`` cell: papermill's inspection, completed by an
+    AST read of the same cell (papermill skips e.g. ``x: str | None = None``). Types come from the
+    annotation, else from the literal default (None default = any type)."""
+    import nbformat
+    import papermill
+
+    if not path.is_file():
+        raise ParameterError(f"{path}: notebook not found")
+    import logging
+
+    pm_log = logging.getLogger("papermill")
+    level = pm_log.level
+    pm_log.setLevel(logging.ERROR)  # its parser warns on lines it skips; the AST pass below reads them
+    try:
+        declared = papermill.inspect_notebook(str(path))
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception as exc:  # noqa: BLE001 - unreadable notebook is bad input
+        raise ParameterError(f"{path}: cannot read notebook ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    finally:
+        pm_log.setLevel(level)
+    out: dict[str, _Param] = {}
+    for name, info in declared.items():
+        tname, optional = _parse_annotation(info.get("inferred_type_name"))
+        if tname is None and info.get("inferred_type_name") in (None, "None"):
+            tname, optional = _type_of_default(info.get("default"))
+        out[name] = _Param(name, tname, optional)
+    cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.get("metadata", {}).get("tags", [])]
+    for cell in cells[:1]:
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id not in out:
+                tname, optional = _parse_annotation(ast.unparse(node.annotation))
+                if tname is None and node.value is not None:
+                    tname, optional = _type_of_default(ast.unparse(node.value))
+                out[node.target.id] = _Param(node.target.id, tname, optional)
+            elif isinstance(node, ast.Assign):
+                for tgt in node.targets:
+                    if isinstance(tgt, ast.Name) and tgt.id not in out:
+                        tname, optional = _type_of_default(ast.unparse(node.value))
+                        out[tgt.id] = _Param(tgt.id, tname, optional)
+    return out
+
+
+def _type_of_default(text: str | None) -> tuple[str | None, bool]:
+    if text is None:
+        return None, True
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None, True
+    if value is None:
+        return None, True
+    t = type(value).__name__
+    return (t if t in _SIMPLE_TYPES else None), t not in _SIMPLE_TYPES
+
+
+def _type_ok(value: Any, p: _Param) -> bool:
+    if value is None:
+        return p.optional or p.type_name is None
+    t = p.type_name
+    if t is None:
+        return True
+    if t == "bool":
+        return isinstance(value, bool)
+    if t == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if t == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if t == "str":
+        return isinstance(value, str)
+    if t in ("list", "tuple"):
+        return isinstance(value, (list, tuple))
+    if t == "dict":
+        return isinstance(value, Mapping)
+    return True
 
 
 def check_parameters(path: str | os.PathLike, parameters: dict[str, Any]) -> None:
-    """Raise ParameterError if a parameter is not declared in the notebook's `parameters` cell."""
-    declared = notebook_parameters(path)
-    for name in parameters:
+    """Raise ParameterError naming notebook and parameter for an undeclared name or a wrong type.
+
+    papermill itself would inject an unknown parameter silently; this runs before any execution.
+    """
+    declared = notebook_parameters(Path(path))
+    for name, value in parameters.items():
         if name not in declared:
             raise ParameterError(
                 f"{Path(path).name}: unknown parameter {name!r} (declared: {', '.join(sorted(declared)) or 'none'})"
             )
+        if not _type_ok(value, declared[name]):
+            raise ParameterError(
+                f"{Path(path).name}: parameter {name!r} expects {declared[name].type_name}, got {type(value).__name__} {value!r}"
+            )
 
 
-def export_html(ipynb: str | os.PathLike, html: str | os.PathLike) -> Path:
-    """Export an executed notebook to one HTML file (code shown, outputs with inline BokehJS)."""
+_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{% block jupyter_widgets %}{% endblock jupyter_widgets %}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
+def export_html(nb_path: str | os.PathLike, html: str | os.PathLike | None = None) -> Path:
+    """Self-contained HTML of an executed notebook (lab template without require.js/MathJax/mermaid/
+    widget CDN scripts; Bokeh outputs carry their own inline resources). Written atomically."""
+    import jinja2
     import nbformat
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(str(ipynb), as_version=4)
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
-    atomic.write_text(html, body)
-    return Path(html)
+    nb_path = Path(nb_path)
+    nb = nbformat.read(str(nb_path), as_version=4)
+    exporter = HTMLExporter(extra_loaders=[jinja2.DictLoader({"liqlab_report.j2": _TEMPLATE})],
+                            template_file="liqlab_report.j2")
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": nb_path.stem}})
+    out = Path(html) if html else nb_path.with_suffix(".html")
+    atomic.write_text(out, body)
+    return out
+
 
 
 def execute_notebook(

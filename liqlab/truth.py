@@ -256,3 +256,31 @@ def true_heatmap(truth: Truth, times, edges, venues: Iterable[str] | None = None
     np.maximum(long_, 0.0, out=long_)
     np.maximum(short, 0.0, out=short)
     return long_, short
+
+
+def summary(truth: Truth) -> dict[str, Any]:
+    """Small tables describing the truth: outcomes per venue, the leverage mix, realized liquidations.
+
+    Returns ``{name: pd.DataFrame}``; notional in USD. Positions opened during the simulator's warm-up
+    (before the first bar of the data) are included: they are part of the open interest at the start.
+    """
+    import pandas as pd
+
+    led = truth.ledger
+    outcomes = (
+        led.groupby(["venue", "status"])["notional_usd"].agg(positions="size", notional_usd="sum")
+        .unstack("status").fillna(0)
+    )
+    outcomes.columns = [f"{a}_{b}" for a, b in outcomes.columns]
+    by_lev = led.groupby("leverage_drawn").agg(
+        positions=("notional_usd", "size"),
+        notional_usd=("notional_usd", "sum"),
+        liquidated_share=("status", lambda s: float((s == "liquidated").mean())),
+    )
+    mix = truth.leverage_mix
+    true_w = pd.Series(mix.get("leverage_weights", []), index=mix.get("leverages", []), dtype=float)
+    by_lev["true_weight_new_notional"] = true_w.reindex(by_lev.index)
+    ev = truth.events
+    realized = ev.groupby(["venue", "side"])["value"].agg(events="size", value_usd="sum").unstack("side").fillna(0)
+    realized.columns = [f"{a}_{b}" for a, b in realized.columns]
+    return {"outcomes by venue": outcomes, "leverage mix": by_lev, "realized liquidations": realized}
