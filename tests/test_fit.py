@@ -1,0 +1,167 @@
+"""Tests of liqlab.fit: distances, objective, the fast layer sweeps, and a fit with a known answer."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from liqlab import fit as F
+from liqlab import validate as V
+from liqlab.errors import ParameterError
+
+# ----------------------------------------------------------------------------------------- distance
+
+
+def test_weights_distance_known_values():
+    d = F.weights_distance([5, 10], [1, 1], [5, 10], [2, 2])
+    assert d["total_variation"] == 0.0 and d["mean_log_leverage_diff"] == 0.0
+    d = F.weights_distance([5], [1], [10], [1])  # disjoint supports
+    assert d["total_variation"] == 1.0
+    assert d["mean_log_leverage_diff"] == pytest.approx(math.log(5) - math.log(10))
+    d = F.weights_distance([5, 10, 20], [0.5, 0.5, 0], [10, 20], [0.5, 0.5])  # aligned on the union
+    assert d["total_variation"] == pytest.approx(0.5)
+    with pytest.raises(ParameterError):
+        F.weights_distance([5], [0], [5], [1])
+
+
+@settings(deadline=None)
+@given(hnp.arrays(np.float64, 4, elements=st.floats(0.01, 10)), hnp.arrays(np.float64, 4, elements=st.floats(0.01, 10)))
+def test_weights_distance_is_a_bounded_symmetric_metric(a, b):
+    lev = [5, 10, 20, 50]
+    ab = F.weights_distance(lev, a, lev, b)["total_variation"]
+    ba = F.weights_distance(lev, b, lev, a)["total_variation"]
+    assert 0 <= ab <= 1 and ab == pytest.approx(ba)
+    assert F.weights_distance(lev, a, lev, a * 3)["total_variation"] == pytest.approx(0, abs=1e-12)
+
+
+def test_objective_is_mean_spearman_on_mask():
+    x = np.arange(20.0)
+    mask = np.ones(20, bool)
+    assert F.objective(x, -x, x, x, mask) == pytest.approx(0.0)  # (+1 + -1) / 2
+    assert F.objective(x, x, x**2, x, mask) == pytest.approx(1.0)
+    mask[10:] = False
+    y = x.copy()
+    y[10:] = -y[10:]  # disagreement only outside the mask
+    assert F.objective(x, x, y, y, mask) == pytest.approx(1.0)
+    assert F.objective(np.ones(20), x, x, x, mask) == pytest.approx(0.5)  # undefined side counts 0
+
+
+# ---------------------------------------------------------------------------------- with the engine
+
+
+@pytest.fixture(scope="module")
+def sim(small_sim):
+    from liqlab.dataset import load_collection
+
+    return load_collection(small_sim)
+
+
+def test_layer_sweeps_equal_the_weighted_map_sweep(sim):
+    from liqlab.heatmap import build_heatmap
+    from liqlab.params import preset_weights
+
+    for rule in ("proportional", "highest_leverage"):
+        hm = build_heatmap(sim, oi_decrease=rule)
+        start, end, _ = V.heatmap_step_edges(hm)
+        bars = [V.step_bars(d, start, end) for d in sim]
+        sw = F._Sweeps(hm, sim, bars)
+        w = preset_weights("retail-high", hm.params.leverages)
+        got_l, got_s = sw.swept(48.0, w)
+        hm2 = hm.with_params(leverage_preset="retail-high", half_life_hours=48.0)
+        want_l, want_s = V.heatmap_swept(hm2, sim, bars)
+        np.testing.assert_allclose(got_l[1:], want_l[1:], rtol=1e-5, atol=1e-3)
+        np.testing.assert_allclose(got_s[1:], want_s[1:], rtol=1e-5, atol=1e-3)
+        assert np.isnan(got_l[0])
+
+
+def _realized_from_map(sim, **params):
+    """A liquidations dataset whose per-step sums are exactly what the heatmap with ``params`` sweeps."""
+    from liqlab.heatmap import build_heatmap
+
+    hm = build_heatmap(sim, **params)
+    start, _end, _ = V.heatmap_step_edges(hm)
+    sl, ss = V.heatmap_swept(hm, sim)
+    ok = np.isfinite(sl) & np.isfinite(ss)
+    ts = pd.to_datetime(start[ok]).tz_localize("UTC")
+    n = int(ok.sum())
+    liq = pd.DataFrame({"ts": np.repeat(ts, 2), "side": ["long", "short"] * n, "price": np.nan,
+                        "amount": 0.0, "value": np.column_stack([sl[ok], ss[ok]]).ravel()})
+    return dataclasses.replace(sim.datasets[0], liquidations=liq)
+
+
+def test_fit_recovers_a_known_configuration(sim, tmp_path):
+    from liqlab.params import HeatmapParams, preset_weights
+
+    truth = {"oi_decrease": "ignore", "leverage_preset": "retail-high", "half_life_hours": 24.0}
+    liq = _realized_from_map(sim, **truth)
+    res = F.fit(sim, liquidations=liq, oi_rules=("proportional", "ignore"), half_lives=(24.0, 168.0),
+                presets=("balanced", "retail-high"), passes=1, n_boot=20, truth=None, progress=False)
+    p = res.params
+    assert res.objective_train == pytest.approx(1.0)
+    assert p.oi_decrease == "ignore" and p.half_life_hours == 24.0
+    d = F.weights_distance(p.leverages, p.weights(), p.leverages, preset_weights("retail-high", p.leverages))
+    assert d["total_variation"] < 1e-5
+    assert res.objective_test == pytest.approx(1.0)
+    assert res.test_report["heatmap"]["long"]["spearman"] == pytest.approx(1.0)
+    assert set(res.test_report["baselines"]) >= {"excursion_oi", "abs_return_oi", "naive_map"}
+    assert res.train[1] <= res.test[0]  # the test window comes after the training window
+    # saved parameters load back (YAML and JSON) as the same HeatmapParams
+    for name in ("fit.yaml", "fit.json"):
+        path = res.save_params(tmp_path / name)
+        assert HeatmapParams.from_file(path) == p
+    json.dumps(res.to_dict())
+
+
+def test_fit_never_loses_to_its_start_on_the_training_window(sim):
+    res = F.fit(sim, oi_rules=("proportional",), half_lives=(24.0, 168.0), presets=("balanced", "uniform"),
+                passes=1, n_boot=20, progress=False)
+    start = res.trials[(res.trials.stage == "grid") & (res.trials.preset == "balanced")
+                       & (res.trials.half_life_hours == 168.0)]
+    assert len(start) == 1
+    assert res.objective_train >= float(start.objective.iloc[0]) - 1e-12
+    assert res.truth is not None  # truth/ found next to the simulated collection
+    assert 0 <= res.truth["total_variation"] <= 1
+    assert set(res.truth) >= {"notional", "by_count", "fitted_weights", "layer_swept_share"}
+    share = np.array(res.truth["layer_swept_share"])
+    assert share.sum() == pytest.approx(1.0) and (share >= 0).all()
+    ident = res.truth["identifiable"]
+    assert set(ident["leverages"]) == {l for l, s in zip(res.params.leverages, share) if s >= F.IDENTIFIABLE_SHARE}
+    assert 0 <= ident["total_variation"] <= 1
+    assert -1 <= res.truth["objective_train_true_mix"] <= 1 and -1 <= res.truth["objective_test_true_mix"] <= 1
+    assert res.test_report["synthetic"] is True
+
+
+def test_fit_rejects_bad_parameters(sim):
+    with pytest.raises(ParameterError, match="oi_rules"):
+        F.fit(sim, oi_rules=("sometimes",))
+    with pytest.raises(ParameterError, match="half_lives"):
+        F.fit(sim, half_lives=(0.0,))
+    with pytest.raises(ParameterError, match="train_fraction"):
+        F.fit(sim, train_fraction=1.5)
+    with pytest.raises(ParameterError, match="presets"):
+        F.fit(sim, presets=("yolo",))
+
+
+def test_cli_fit_writes_params_usable_by_heatmap(small_sim, tmp_path, capsys):
+    from liqlab.cli import main
+    from liqlab.params import HeatmapParams
+
+    out = tmp_path / "p.yaml"
+    rep = tmp_path / "fit.json"
+    rc = main(["fit", str(small_sim), "--out", str(out), "--json", str(rep), "--half-lives", "24,inf",
+               "--oi-rules", "ignore", "--presets", "balanced", "--passes", "1", "--n-boot", "20", "--no-progress"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "fitted:" in text and "[synthetic data]" in text
+    p = HeatmapParams.from_file(out)
+    assert p.oi_decrease == "ignore" and p.half_life_hours in (24.0, math.inf)
+    assert json.loads(rep.read_text())["params"] == p.to_dict()
+    assert main(["fit", str(small_sim), "--out", str(out), "--half-lives", "x"]) == 2
