@@ -162,8 +162,9 @@ def bin_centres(edges: np.ndarray, unit: str) -> np.ndarray:
 # ------------------------------------------------------------------------------------------ margin
 
 
-def _lp_coefficients(ds, params: HeatmapParams, ref_price: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
-    """(a_long, b_long, a_short, b_short) per leverage with LP = a·entry + b (USD), and a description.
+def _lp_coefficients(ds, params: HeatmapParams, ref_price: float):
+    """(a_long, b_long, a_short, b_short, size_weights, info): LP = a·entry + b (USD), a and b (K, Q) per
+    leverage and position-size node (Q = 1 unless ``position_size_sigma`` > 0), size_weights (Q,) sum 1.
 
     margin_model 'venue': the venue's own formula with the dataset's leverage_tiers (or the bundled
     table, generic if the symbol has none); 'binance'/'bybit'/'okx': that formula and that venue's
@@ -200,7 +201,18 @@ def _lp_coefficients(ds, params: HeatmapParams, ref_price: float) -> tuple[np.nd
         inv_tiers = float(tiers.mmr[0])  # linear (USD) tiers do not apply: tier-1 MMR, flat
         info["tiers"] = f"flat MMR {inv_tiers:g} (tier 1 of {info['tiers']}; no coin-margined tiers)"
     out = []
+    sizes, size_w = size_nodes(params)          # (K, Q) USD, (Q,)
+    spread = (sizes.shape[1] > 1 or float(params.position_size_leverage_exponent) != 0.0) and not inverse and tiers is not None
+    if spread:
+        cap = tiers.cap if isinstance(tiers, margin.TierTable) else math.inf
+        sizes = np.minimum(sizes, cap * (1.0 - 1e-9))
+        info["position_sizes_usd"] = {f"{L:g}": [float(x) for x in row] for L, row in zip(lev, sizes)}
     for side in ("long", "short"):
+        if spread:  # (K, Q): a size distribution over tiers; a leverage above a tier's max is lowered to it
+            a, b = margin.lp_affine(lev[:, None], side, model=model, tiers=tiers, notional=sizes, over_max="clip")
+            out += [np.broadcast_to(np.asarray(a, dtype=np.float64), sizes.shape).copy(),
+                    np.broadcast_to(np.asarray(b, dtype=np.float64), sizes.shape).copy()]
+            continue
         if not inverse:
             a, b = margin.lp_affine(lev, side, model=model, tiers=tiers, notional=params.position_size_usd)
         else:  # inverse LP is affine only approximately: slope at the reference price
@@ -209,12 +221,38 @@ def _lp_coefficients(ds, params: HeatmapParams, ref_price: float) -> tuple[np.nd
                                           inverse=True)
             a, b = np.asarray(lp, dtype=np.float64) / ref_price, np.zeros_like(lev)
             info["note"] = "inverse contract: LP treated as proportional to entry (slope at the median price)"
-        out += [np.broadcast_to(np.asarray(a, dtype=np.float64), lev.shape).copy(),
-                np.broadcast_to(np.asarray(b, dtype=np.float64), lev.shape).copy()]
-    bad = ~(np.isfinite(out[0]) & np.isfinite(out[2]))
+        out += [np.broadcast_to(np.asarray(a, dtype=np.float64), lev.shape).copy()[:, None],
+                np.broadcast_to(np.asarray(b, dtype=np.float64), lev.shape).copy()[:, None]]
+    bad = ~(np.isfinite(out[0]) & np.isfinite(out[2])).all(axis=1)
     if bad.any():
         info["unsupported_leverages"] = [float(x) for x in lev[bad]]
-    return out[0], out[1], out[2], out[3], info
+    qw = size_w if spread else np.ones(1)
+    return out[0], out[1], out[2], out[3], qw, info
+
+
+#: Number of equal-probability nodes used for a lognormal position-size distribution (position_size_sigma > 0).
+SIZE_NODES = 9
+
+
+def size_nodes(params: HeatmapParams) -> tuple[np.ndarray, np.ndarray]:
+    """Position notionals (K, Q) USD per leverage layer and their notional shares (Q,) summing to 1.
+
+    The median at leverage L is ``position_size_usd``·(L/10)^(−position_size_leverage_exponent).
+    ``position_size_sigma`` = 0: that single size (Q = 1). Otherwise SIZE_NODES equal-probability
+    quantiles of the lognormal share-of-notional distribution with that median and log-sd
+    ``position_size_sigma``.
+    """
+    from scipy.special import ndtri
+
+    from .kernel import LEVERAGE_REF
+
+    lev = np.asarray(params.leverages, dtype=np.float64)
+    med = float(params.position_size_usd) * (lev / LEVERAGE_REF) ** (-float(params.position_size_leverage_exponent))
+    sig = float(params.position_size_sigma)
+    if sig <= 0:
+        return med[:, None], np.ones(1)
+    q = (np.arange(SIZE_NODES) + 0.5) / SIZE_NODES
+    return med[:, None] * np.exp(sig * ndtri(q))[None, :], np.full(SIZE_NODES, 1.0 / SIZE_NODES)
 
 
 # -------------------------------------------------------------------------------------- fine pass
@@ -404,7 +442,8 @@ def fine_pass(ds, params: HeatmapParams, t0_ns: int, T: int, edges: np.ndarray, 
             thr_short = np.where(in_step, suf_hi[nxt_c], -1)
             # entry price
             ref = float(np.median(cl))
-            a_l, b_l, a_s, b_s, minfo = _lp_coefficients(ds, params, ref)
+            a_l, b_l, a_s, b_s, q_w, minfo = _lp_coefficients(ds, params, ref)
+            Q = len(q_w)
             info["margin"] = minfo
             if "unsupported_leverages" in minfo:
                 notes.append(f"{venue}: leverage(s) {minfo['unsupported_leverages']} exceed the tier's max leverage "
@@ -419,15 +458,16 @@ def fine_pass(ds, params: HeatmapParams, t0_ns: int, T: int, edges: np.ndarray, 
             for side, a_c, b_c, thr in (("long", a_l, b_l, thr_long), ("short", a_s, b_s, thr_short)):
                 amount = N * share[side] * after           # USD per layer (unweighted)
                 sel = np.flatnonzero(pos & (amount > 0))
-                rows_obs = np.repeat(sel, K)
-                rows_k = np.tile(np.arange(K), len(sel))
-                aa = a_c[rows_k]
-                bb_ = b_c[rows_k]
+                rows_obs = np.repeat(sel, K * Q)
+                rows_kq = np.tile(np.arange(K * Q), len(sel))
+                rows_k = rows_kq // Q
+                aa = a_c.ravel()[rows_kq]
+                bb_ = b_c.ravel()[rows_kq]
                 lp1 = aa * E_lo[rows_obs] + bb_
                 lp2 = aa * E_hi[rows_obs] + bb_
                 lp_lo = np.minimum(lp1, lp2)
                 lp_hi = np.maximum(lp1, lp2)
-                amt = amount[rows_obs]
+                amt = amount[rows_obs] if Q == 1 else amount[rows_obs] * q_w[rows_kq % Q]
                 ok = np.isfinite(lp_lo) & np.isfinite(lp_hi)
                 lp_lo = np.where(ok, lp_lo, -1.0)
                 lp_hi = np.where(ok, lp_hi, -1.0)

@@ -81,13 +81,15 @@ class HeatmapParams:
     oi_max_gap_hours: float = _f(6.0, "an OI gap longer than this resets the baseline (no deposit or removal across it)", "hours", range=(0.0, math.inf))
     # dynamics
     clearing: str = _f("high_low", "which price clears levels it trades through", choices=_CHOICES["clearing"])
-    half_life_hours: float = _f(168.0, "half-life of stored levels (inf = no decay)", "hours", range=(0.0, math.inf), rerun="kernel")
+    half_life_hours: float = _f(48.0, "half-life of stored levels (inf = no decay)", "hours", range=(0.0, math.inf), rerun="kernel")
     half_life_exponent: float = _f(0.0, "leverage dependence of the half-life: layer k uses half_life_hours·(L_k/10)^(−this); 0 = same for all, > 0 = high leverage decays faster", "", range=(0.0, 3.0), rerun="kernel")
     max_age_hours: float | None = _f(None, "levels older than this are dropped (None = never)", "hours", range=(0.0, math.inf), rerun="kernel")
     funding_drift: bool = _f(False, "shift stored levels by accumulated funding (positive funding moves levels up)", choices=(False, True))
     # margin
     margin_model: str = _f("venue", "liquidation-price formula and tiers: each venue's own, one venue's for all, or flat tier-1", choices=_CHOICES["margin_model"])
-    position_size_usd: float = _f(10_000.0, "assumed position notional (selects the maintenance-margin tier)", "USD", range=(0.0, math.inf))
+    position_size_usd: float = _f(10_000.0, "assumed position notional (selects the maintenance-margin tier); with position_size_sigma > 0 the median of the size distribution (by share of notional)", "USD", range=(0.0, math.inf))
+    position_size_leverage_exponent: float = _f(0.0, "leverage dependence of position size: the median size at leverage L is position_size_usd·(L/10)^(−this); > 0 = high leverage uses smaller tickets", "", range=(0.0, 3.0))
+    position_size_sigma: float = _f(0.0, "log-sd of the lognormal position-size distribution (by share of notional); 0 = every position has position_size_usd; > 0 spreads each layer over the tiers its sizes fall in (a leverage above a tier's max is lowered to it)", "", range=(0.0, 4.0))
     # grid
     bin_width: float | None = _f(None, f"price bin width (None = {DEFAULT_BIN_BP:g} bp, or that fraction of the median price in USD mode)", "bp or USD", range=(0.0, math.inf))
     bin_unit: str = _f("bp", "bp: log-spaced bins; usd: linear bins", choices=_CHOICES["bin_unit"])
@@ -153,6 +155,8 @@ class HeatmapParams:
         if not isinstance(self.funding_drift, (bool, np.bool_)):
             raise ParameterError(f"funding_drift: must be true or false, got {self.funding_drift!r}")
         _check_range("position_size_usd", self.position_size_usd, 0.0, math.inf, lo_open=True, hi_open=True)
+        _check_range("position_size_sigma", self.position_size_sigma, 0.0, 4.0)
+        _check_range("position_size_leverage_exponent", self.position_size_leverage_exponent, 0.0, 3.0)
         if self.bin_width is not None:
             _check_range("bin_width", self.bin_width, 0.0, math.inf, lo_open=True, hi_open=True)
             if self.bin_unit == "bp" and float(self.bin_width) > 5000:
@@ -334,7 +338,7 @@ def _coerce(name: str, v: Any) -> Any:
             return tuple(out)
         raise ParameterError(f"{name}: need a list, got {v!r}")
     if name in ("half_life_hours", "max_age_hours", "long_share", "position_size_usd", "bin_width", "price_range",
-                "agreement_threshold", "oi_max_gap_hours", "half_life_exponent"):
+                "agreement_threshold", "oi_max_gap_hours", "half_life_exponent", "position_size_sigma", "position_size_leverage_exponent"):
         if v is None:
             if name == "half_life_hours":
                 return math.inf

@@ -441,3 +441,67 @@ def test_real_coinglass_hourly_oi_and_hourly_bars(real_data):
     d_oi = np.diff(raw.oi_close.to_numpy())
     dep = h.meta["deposited_usd"]["binanceusdm"]["long"] + h.meta["dropped_usd"]["binanceusdm"]["long"]
     assert dep <= 1.05 * np.clip(d_oi, 0, None).sum()
+
+
+# ------------------------------------------------------------------------- position-size distribution
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(1e3, 1e8), st.floats(0.0, 3.0), st.floats(0.0, 2.0),
+       st.lists(st.sampled_from([2.0, 5.0, 10.0, 20.0, 50.0, 125.0]), min_size=1, max_size=4, unique=True))
+def test_size_nodes_are_lognormal_quantiles_with_the_leverage_median(median, sigma, beta, lev):
+    from liqlab.heatmap import SIZE_NODES, size_nodes
+
+    p = HeatmapParams(leverages=tuple(lev), position_size_usd=median, position_size_sigma=sigma,
+                      position_size_leverage_exponent=beta)
+    n, w = size_nodes(p)
+    Q = 1 if sigma == 0 else SIZE_NODES
+    assert n.shape == (len(lev), Q) and w.shape == (Q,)
+    assert w.sum() == pytest.approx(1.0) and np.all(w > 0)
+    med = median * (np.asarray(lev) / 10.0) ** (-beta)
+    np.testing.assert_allclose(n[:, Q // 2], med, rtol=1e-9)      # odd node count: the middle node is the median
+    assert np.all(np.diff(n, axis=1) >= 0)
+    if sigma > 0:  # symmetric in log space around the median
+        np.testing.assert_allclose(np.log(n) + np.log(n[:, ::-1]), np.broadcast_to(2 * np.log(med)[:, None], n.shape), rtol=1e-9)
+
+
+def test_size_distribution_deposits_the_mixture_of_tier_lps():
+    """position_size_sigma > 0: each layer's deposit is split equally over the size nodes, each at the LP
+    of its own tier (leverage lowered to the tier's max), and the layer total is unchanged."""
+    from liqlab import margin
+    from liqlab.heatmap import size_nodes
+
+    ds = flat_dataset([60000.0] * 6, [100, 110, 110, 110, 110, 110])
+    kw = dict(half_life_hours=math.inf, entry_price="typical", leverages=(5.0, 20.0, 125.0), progress=False,
+              position_size_usd=1e6, position_size_sigma=1.5)
+    h = build_heatmap(ds, **kw)
+    tiers = margin.default_tiers("binanceusdm", "BTC/USDT:USDT")
+    entry = 60000.0 * (1.0001 + 0.9999 + 1.0) / 3
+    n_usd = 10 * 60000.0
+    sizes, w = size_nodes(HeatmapParams().replace(**{k: v for k, v in kw.items() if k != "progress"}))
+    for k, lev in enumerate(h.leverages):
+        for side, layers in (("long", h.long_layers), ("short", h.short_layers)):
+            expect = np.zeros(len(h.prices))
+            for q in range(len(w)):
+                lp = margin.liquidation_price(entry, lev, side, model="binance", tiers=tiers,
+                                              notional=min(sizes[k, q], tiers.cap * (1 - 1e-9)), over_max="clip")
+                expect[np.searchsorted(h.edges, lp, "right") - 1] += n_usd * w[q]
+            np.testing.assert_allclose(layers[k, 0], expect, rtol=1e-5, atol=1e-6)
+            assert layers[k, 0].sum() == pytest.approx(n_usd, rel=1e-6)
+    # bigger positions sit in higher tiers (higher maintenance margin): levels move toward the price
+    big = build_heatmap(ds, **{**kw, "position_size_usd": 1e7})
+    for a, b in ((h, big),):
+        mean_long = [(x.long_layers[0, 0] * x.prices).sum() / x.long_layers[0, 0].sum() for x in (a, b)]
+        mean_short = [(x.short_layers[0, 0] * x.prices).sum() / x.short_layers[0, 0].sum() for x in (a, b)]
+        assert mean_long[1] > mean_long[0] and mean_short[1] < mean_short[0]
+
+
+def test_size_distribution_with_params_and_defaults_unchanged(coll3, hm3):
+    """sigma = 0 and exponent = 0 is the single-size engine; the size mix is a build-level parameter."""
+    h0 = build_heatmap(coll3, position_size_sigma=0.0, position_size_leverage_exponent=0.0, progress=False)
+    np.testing.assert_array_equal(h0.long_layers, hm3.long_layers)
+    with pytest.raises(ParameterError, match="position_size_sigma"):
+        hm3.with_params(position_size_sigma=1.0)

@@ -96,6 +96,9 @@ def test_from_file_yaml_and_json(tmp_path):
     ({"funding_drift": "maybe"}, "funding_drift"),
     ({"margin_model": "kraken"}, "margin_model"),
     ({"position_size_usd": 0}, "position_size_usd"),
+    ({"position_size_sigma": -0.5}, "position_size_sigma"),
+    ({"position_size_sigma": 9}, "position_size_sigma"),
+    ({"position_size_leverage_exponent": -1}, "position_size_leverage_exponent"),
     ({"bin_width": -1}, "bin_width"),
     ({"bin_width": 9000}, "bin_width"),
     ({"bin_unit": "pct"}, "bin_unit"),
@@ -128,3 +131,9 @@ def test_step_hours():
     assert step_hours("15min") == 0.25 and step_hours("4h") == 4.0 and step_hours("1D") == 24.0
     with pytest.raises(ParameterError, match="time_step"):
         step_hours("nope")
+
+
+def test_position_size_distribution_strings_are_coerced():
+    p = HeatmapParams().replace(position_size_sigma="1.5", position_size_leverage_exponent="0.5")
+    assert p.position_size_sigma == 1.5 and p.position_size_leverage_exponent == 0.5
+    assert HeatmapParams.from_dict(p.to_dict()) == p
