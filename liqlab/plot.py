@@ -702,7 +702,8 @@ def explorer(hm, data=None, *, mapping: str = "log", layers: str = "blend", widt
     grid_src = ColumnDataSource({
         "n_steps": [T], "n_bins": [B], "n_lev": [len(leverages)], "stride": [view.stride],
         "step_hours": [float(params.step_hours)], "times": [view.times_ms], "prices": [prices], "edges": [edges],
-        "close": [view.close], "leverages": [leverages], "oi_decrease": [str(params.oi_decrease)],
+        "close": [view.close], "leverages": [leverages], "half_life_exponent": [float(params.half_life_exponent)],
+        "oi_decrease": [str(params.oi_decrease)],
         "max_age_steps": [_max_age_steps(params)], "n_colours": [N_COLOURS], "log_range": [LOG_RANGE],
         "palette_long": [pal["long_u32"]], "palette_short": [pal["short_u32"]],
         "agreement_threshold": [float(getattr(params, "agreement_threshold", 0.25))],

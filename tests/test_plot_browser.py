@@ -260,7 +260,7 @@ def hard(small_sim, tmp_path_factory):
 
     data = load(small_sim)
     hm = build_heatmap(data, oi_decrease="highest_leverage", max_age_hours=18.0, funding_drift=True,
-                       bin_unit="usd", time_step="30min", progress=False)
+                       bin_unit="usd", time_step="30min", half_life_exponent=1.0, progress=False)
     T, B = hm.long.shape
     path = save_explorer(hm, tmp_path_factory.mktemp("html") / "hard.html", None, max_cells=B * (T // 3))
     return hm, path
@@ -299,14 +299,14 @@ def js_lib(drv):
 
 
 RUN_VENUE = """
-const [T, B, K, side, g, shift, w, lev, hl, stepH, oi, A] = arguments;
+const [T, B, K, side, g, shift, w, lev, hl, stepH, oi, A, gamma] = arguments;
 const R = window.liqlab_recursion;
 const mk = (s) => ({ptr: Int32Array.from(s.ptr), k: Int32Array.from(s.k), b: Int32Array.from(s.b),
                    v: Float64Array.from(s.v), clear: Int32Array.from(s.clear), rm: Float64Array.from(s.rm)});
 const vr = {long: mk(side.long), short: mk(side.short), g: Float64Array.from(g), shift: Int32Array.from(shift)};
 const order = [...Array(K).keys()].sort((a, b) => lev[b] - lev[a]);
 const outL = new Float64Array(T * B), outS = new Float64Array(T * B);
-R.runVenue(vr, T, B, K, R.decay(stepH, Number(hl)), Float64Array.from(w), order, oi, A, 1, outL, outS);
+R.runVenue(vr, T, B, K, R.decay(stepH, Number(hl), lev, gamma), Float64Array.from(w), order, oi, A, 1, outL, outS);
 return [Array.from(outL), Array.from(outS)];
 """
 
@@ -350,13 +350,14 @@ def venue_replays(draw):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=venue_replays(), hl=st.sampled_from([0.5, 3.0, 48.0, float("inf")]),
-       oi=st.sampled_from(["proportional", "ignore", "highest_leverage"]), A=st.sampled_from([0, 1, 3]))
-def test_js_recursion_equals_kernel_on_constructed_inputs(js_lib, case, hl, oi, A):
+       oi=st.sampled_from(["proportional", "ignore", "highest_leverage"]), A=st.sampled_from([0, 1, 3]),
+       gamma=st.sampled_from([0.0, 0.8, 1.0]))
+def test_js_recursion_equals_kernel_on_constructed_inputs(js_lib, case, hl, oi, A, gamma):
     from liqlab.kernel import run_steps
 
     rv, w = case
     K, T, B = len(w), len(rv.g), rv.n_bins
-    L, S = run_steps(rv, w, hl, A, oi)
+    L, S = run_steps(rv, w, hl, A, oi, half_life_exponent=gamma)
     wl = np.einsum("k,ktb->tb", w, L.astype(np.float64))
     ws = np.einsum("k,ktb->tb", w, S.astype(np.float64))
 
@@ -367,7 +368,7 @@ def test_js_recursion_equals_kernel_on_constructed_inputs(js_lib, case, hl, oi, 
     sides = {"long": side(rv.fresh_long, rv.lo, rv.rm_long), "short": side(rv.fresh_short, rv.hi, rv.rm_short)}
     oi_code = {"proportional": 0, "ignore": 1, "highest_leverage": 2}[oi]
     jl, js = js_lib.execute_script(RUN_VENUE, T, B, K, sides, rv.g.tolist(), rv.shift.tolist(), w.tolist(),
-                                   rv.leverages.tolist(), hl if np.isfinite(hl) else "Infinity", 1.0, oi_code, A)
+                                   rv.leverages.tolist(), hl if np.isfinite(hl) else "Infinity", 1.0, oi_code, A, gamma)
     jl = np.asarray(jl, dtype=np.float64).reshape(T, B)
     js = np.asarray(js, dtype=np.float64).reshape(T, B)
     # the kernel stores float32 layers; the browser keeps float64 until display: compare at float32 precision

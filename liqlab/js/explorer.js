@@ -18,6 +18,7 @@ var liqlab_explorer = (function () {
     st.stepHours = g1(G, "step_hours");
     st.times = g1(G, "times"); st.prices = g1(G, "prices"); st.edges = g1(G, "edges"); st.close = g1(G, "close");
     st.leverages = g1(G, "leverages");
+    st.gamma = g1(G, "half_life_exponent") || 0;   // per-layer half-lives (liqlab.kernel.layer_decay)
     st.oiMode = Math.max(0, MODES.indexOf(g1(G, "oi_decrease")));   // 2 = highest_leverage
     st.maxAge = g1(G, "max_age_steps") | 0;
     st.N = g1(G, "n_colours"); st.dyn = g1(G, "log_range");
@@ -64,7 +65,7 @@ var liqlab_explorer = (function () {
 
   // Re-run the recursion for the enabled venues and write long/short (float32, (B, To)) into `heatmap`.
   function recompute(ctx, st, p) {
-    var d = R.decay(st.stepHours, p.halfLife), T = st.T, B = st.B, K = st.K, To = st.To;
+    var d = R.decay(st.stepHours, p.halfLife, st.leverages, st.gamma), T = st.T, B = st.B, K = st.K, To = st.To;
     st.outL.fill(0); st.outS.fill(0);
     for (var i = 0; i < st.venues.length; i++) {
       var v = st.venues[i];

@@ -1,12 +1,13 @@
 // liqlab step recursion: a port of liqlab/kernel.py (docs/DESIGN.md "Step recursion") doing the same
-// float64 operations in the same order, per venue, per side, per layer k. Per step j, f = d * g[j]:
+// float64 operations in the same order, per venue, per side, per layer k. Per step j, f = d[k] * g[j]
+// (d[k]: the layer's decay, liqlab.kernel.layer_decay):
 //   1 shift X by shift[j] bins (zero-filled, + = up)      2 X *= f
 //   3 clear: long X[b >= lo[j]] = 0, short X[b <= hi[j]] = 0
 //   4 highest_leverage: S_k = sequential sum of X_k, W_k = w_k S_k; descending leverage:
 //     take = min(rem, W_k), phi = 1 - take / W_k, X_k *= phi, rem -= take
 //   5 X[k, b] += v for the fresh entries of step j (CSR order)
 //   6 max age A: for each surviving entry of step c = j - A: X[k, p] = max(X[k, p] - v * m_k, 0),
-//     m_k = (((1 * f_{c+1}) * phi_k[c+1]) * f_{c+2}) ...           7 snapshot
+//     m_k = (((1 * f_{k,c+1}) * phi_k[c+1]) * f_{k,c+2}) ...        7 snapshot
 // Bins that are exactly zero are skipped (nonzero range [lo, hi) per layer): 0 * f = 0, 0 + 0 = 0,
 // so skipping them changes no value. Units: USD notional; steps of `step_hours`; B price bins.
 var liqlab_recursion = (function () {
@@ -25,8 +26,8 @@ var liqlab_recursion = (function () {
     var cs = new Float64Array(T), acc = 0;                 // cumulative shift
     for (var j = 0; j < T; j++) { acc += shift[j]; cs[j] = acc; }
     for (var j = 0; j < T; j++) {
-      var s = shift[j], f = d * g[j], c = clr[j];
-      for (var k = 0; k < K; k++) stepOps(X[k], lo, hi, k, B, s, f, c, isLong);
+      var s = shift[j], gj = g[j], c = clr[j];
+      for (var k = 0; k < K; k++) stepOps(X[k], lo, hi, k, B, s, d[k] * gj, c, isLong);
       for (var k = 0; k < K; k++) phi[j * K + k] = 1.0;
       if (doHL && rm[j] > 0.0) {
         var rem = rm[j];
@@ -64,7 +65,7 @@ var liqlab_recursion = (function () {
             var ok = isLong ? (q < tmin && q >= -cmin) : (q > tmax && q < B - cmax);
             if (!ok) continue;
             var k = kk[e], m = 1.0;
-            for (var i = cc + 1; i <= j; i++) { m *= d * g[i]; if (doHL) m *= phi[i * K + k]; }
+            for (var i = cc + 1; i <= j; i++) { m *= d[k] * g[i]; if (doHL) m *= phi[i * K + k]; }
             var p = q + cs[j], val = X[k][p] - vv[e] * m;
             X[k][p] = val > 0.0 ? val : 0.0;
           }
@@ -126,9 +127,15 @@ var liqlab_recursion = (function () {
     return r;
   }
 
-  // d = 2^(-step_hours / half_life_hours) (liqlab.kernel.decay_factor); Infinity gives 1.
-  function decay(stepHours, halfLife) {
-    return Math.pow(2.0, -stepHours / halfLife);
+  // Per-layer decay (liqlab.kernel.layer_decay): d[k] = 2^(-step_hours / (half_life * (L_k/10)^(-gamma)));
+  // gamma = half_life_exponent (0: one half-life for every layer); Infinity gives 1.
+  function decay(stepHours, halfLife, leverages, gamma) {
+    var K = leverages.length, d = new Float64Array(K);
+    for (var k = 0; k < K; k++) {
+      var hl = gamma ? halfLife * Math.pow(leverages[k] / 10.0, -gamma) : halfLife;
+      d[k] = Math.pow(2.0, -stepHours / hl);
+    }
+    return d;
   }
 
   // Weighted notional and mean age (steps) at cell (step j, bin b) of one venue side: every surviving
@@ -145,8 +152,8 @@ var liqlab_recursion = (function () {
       }
       var cl = S.clear[i];
       if (isLong ? c >= cl : c <= cl) break;
-      var f = d * vr.g[i];
-      for (var k = 0; k < K; k++) acc[k] *= f * (phi ? phi[i * K + k] : 1.0);
+      var gi = vr.g[i];
+      for (var k = 0; k < K; k++) acc[k] *= (d[k] * gi) * (phi ? phi[i * K + k] : 1.0);
       c -= vr.shift[i];
       if (c < 0 || c >= B) break;
     }
