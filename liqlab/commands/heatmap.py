@@ -21,6 +21,7 @@ FLAGS = {
     "clearing": "clearing",
     "margin_model": "margin_model",
     "position_size": "position_size_usd",
+    "position_size_sigma": "position_size_sigma",
     "bin_width": "bin_width",
     "bin_unit": "bin_unit",
     "price_range": "price_range",
