@@ -34,6 +34,7 @@ import pandas as pd
 
 from . import validate as V
 from .errors import DataError, ParameterError
+from .params import HeatmapParams
 
 __all__ = ["HALF_LIVES", "OI_RULES", "FitResult", "fit", "objective", "save_params", "weights_distance"]
 
@@ -291,7 +292,7 @@ def fit(
 
     data = V._load(data)
     realized = V._load(liquidations) if liquidations is not None else data
-    p0 = V._resolve_params(params, overrides)
+    p0 = HeatmapParams.coerce(params, **overrides)
     step = V.validation_step(data, realized, p0.time_step)
     if p0.time_step != step:
         p0 = p0.replace(time_step=step)

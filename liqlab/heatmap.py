@@ -550,18 +550,6 @@ def _as_collection(data):
     raise ParameterError(f"data: need a Dataset, Collection or path, got {type(data).__name__}")
 
 
-def _resolve_params(params, overrides: dict) -> HeatmapParams:
-    if params is None:
-        p = HeatmapParams()
-    elif isinstance(params, HeatmapParams):
-        p = params
-    elif isinstance(params, dict):
-        p = HeatmapParams.from_dict(params)
-    else:
-        raise ParameterError(f"params: need HeatmapParams or a dict, got {type(params).__name__}")
-    return p.replace(**overrides) if overrides else p.validate()
-
-
 def build_heatmap(data, params: HeatmapParams | dict | None = None, *, progress: bool | None = None,
                   use_numba: bool | None = None, **overrides) -> "Heatmap":
     """Estimate the liquidation heatmap of a Dataset, Collection or path (USD notional, time × price).
@@ -569,7 +557,7 @@ def build_heatmap(data, params: HeatmapParams | dict | None = None, *, progress:
     ``params``: HeatmapParams or dict; keyword ``overrides`` replace single fields. ``progress``: tqdm
     bar over venues (None = only on a terminal). ``use_numba``: None = numba unless LIQLAB_NO_NUMBA=1.
     """
-    p = _resolve_params(params, overrides)
+    p = HeatmapParams.coerce(params, **overrides)
     coll = _as_collection(data)
     if p.venues is not None:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -219,6 +220,19 @@ class HeatmapParams:
         if not isinstance(d, dict):
             raise ParameterError(f"heatmap parameters: need a mapping, got {type(d).__name__}")
         return cls().replace(**d)
+
+    @classmethod
+    def coerce(cls, params: "HeatmapParams | Mapping[str, Any] | None" = None, **overrides: Any) -> "HeatmapParams":
+        """HeatmapParams from None (defaults), an instance or a mapping, with field ``overrides``; validated."""
+        if params is None:
+            p = cls()
+        elif isinstance(params, cls):
+            p = params
+        elif isinstance(params, Mapping):
+            p = cls.from_dict(dict(params))
+        else:
+            raise ParameterError(f"params: need HeatmapParams or a mapping, got {type(params).__name__}")
+        return p.replace(**overrides) if overrides else p.validate()
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

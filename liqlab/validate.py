@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError, ParameterError
+from .params import HeatmapParams
 
 __all__ = [
     "METRICS",
@@ -672,18 +673,6 @@ def _load(data):
     return load(data)
 
 
-def _resolve_params(params, overrides: Mapping[str, Any]):
-    from .params import HeatmapParams
-
-    if params is None:
-        p = HeatmapParams()
-    elif isinstance(params, Mapping):
-        p = HeatmapParams.from_dict(dict(params))
-    else:
-        p = params
-    return p.replace(**overrides) if overrides else p.validate()
-
-
 def verdict(beyond: Mapping[str, Any], synthetic: bool, placebo: Mapping[str, Any] | None = None) -> str:
     """Plain sentences: what the heatmap adds beyond the excursion baseline (per side) and, when the
     price-only placebo was scored (``placebo`` = {"heatmap": metrics, "placebo_map": metrics,
@@ -758,7 +747,7 @@ def validate(
     """
     data = _load(data)
     realized_src = _load(liquidations) if liquidations is not None else data
-    p = _resolve_params(params, overrides)
+    p = HeatmapParams.coerce(params, **overrides)
     dss = _venue_datasets(data)
     if heatmap is None:
         step = validation_step(data, realized_src, getattr(p, "time_step", None))
