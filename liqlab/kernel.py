@@ -192,8 +192,15 @@ def _side_numpy(ptr, kk, bb, vv, thr, is_long, g, rm, shift, cs, w, order, d, A,
                 if ok.any():
                     ks = kk[a:e][ok]
                     ps = q[ok] + cs[j]
-                    val = X[ks, ps] - vv[a:e][ok] * m[ks]
-                    X[ks, ps] = np.where(val > 0.0, val, 0.0)
+                    vs = vv[a:e][ok]
+                    flat = ks.astype(np.int64) * B + ps
+                    if len(np.unique(flat)) == len(flat):
+                        val = X[ks, ps] - vs * m[ks]
+                        X[ks, ps] = np.where(val > 0.0, val, 0.0)
+                    else:  # several entries in one cell: subtract one at a time, as the numba path does
+                        for k1, p1, v1 in zip(ks.tolist(), ps.tolist(), vs.tolist()):
+                            val1 = X[k1, p1] - v1 * m[k1]
+                            X[k1, p1] = val1 if val1 > 0.0 else 0.0
         out[:, j, :] = X
 
 

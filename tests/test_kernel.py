@@ -122,6 +122,38 @@ def test_numba_equals_numpy(seed, A, hl, half, shifts, T, B, gamma):
         np.testing.assert_array_equal(x, y)
 
 
+def with_duplicate_cells(rv):
+    """The same replay with every fresh entry present twice in its step (two deposits in one cell)."""
+    def dup(csr):
+        ptr, kk, bb, vv = csr
+        P, K2, B2, V2 = [0], [], [], []
+        for j in range(len(ptr) - 1):
+            sl = slice(ptr[j], ptr[j + 1])
+            for _ in range(2):
+                K2 += kk[sl].tolist()
+                B2 += bb[sl].tolist()
+                V2 += (vv[sl] / 2).tolist()
+            P.append(len(K2))
+        return (np.array(P, np.int64), np.array(K2, np.int32), np.array(B2, np.int32), np.array(V2, np.float64))
+
+    return SimpleNamespace(**{**vars(rv), "fresh_long": dup(rv.fresh_long), "fresh_short": dup(rv.fresh_short)})
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), A=st.integers(1, 4), hl=st.booleans())
+def test_numba_equals_numpy_with_several_deposits_in_one_cell(seed, A, hl):
+    """Max-age subtraction of a cohort with two entries in one (layer, bin) must subtract both."""
+    if not numba_available():
+        pytest.skip("numba not importable here")  # pragma: no cover
+    rv = with_duplicate_cells(make_replay(seed, T=10, B=8, K=3, hl=hl))
+    w = np.random.default_rng(seed).dirichlet(np.ones(3))
+    rule = "highest_leverage" if hl else "proportional"
+    a = run_steps(rv, w, 2.0, A, rule, use_numba=True)
+    b = run_steps(rv, w, 2.0, A, rule, use_numba=False)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
 @given(seed=st.integers(0, 10_000), A=st.integers(1, 5), hl=st.booleans())
 @settings(max_examples=25, deadline=None)
 def test_max_age_equals_brute_force(seed, A, hl):
