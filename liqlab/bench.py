@@ -9,6 +9,8 @@ Cases (one JSON line each):
 - ``scaling``: the same at 1/4, 1/2 and 1 year (cost should be linear in bars).
 - ``rebuild_30d_3venues``: 30 days × 3 venues of 1m bars at the default grid; times the kernel-side
   rebuild ``Heatmap.with_params(half_life_hours=...)`` that the ipywidgets explorer runs.
+- ``explore``: the same data through the JupyterLab explorer (``liqlab.explore.bench_rebuild``): a
+  control change → engine → Bokeh sources updated, kernel side (target ≤ 0.5 s).
 
 The input is generated here (geometric random walk, random-walk OI, taker volume) — not the agent
 simulator — and labelled synthetic in every line.
@@ -29,7 +31,7 @@ import numpy as np
 
 __all__ = ["run_bench", "synthetic_dataset", "CASES"]
 
-CASES = ("year", "scaling", "rebuild")
+CASES = ("year", "scaling", "rebuild", "explore")
 MIN_PER_YEAR = 525_600
 
 
@@ -161,6 +163,19 @@ def _rebuild_case(days: float, *, repeats: int, use_numba: bool | None) -> dict[
     }
 
 
+def _explore_case(days: float, *, repeats: int) -> dict[str, Any]:
+    """The rebuild case's data through the JupyterLab explorer (liqlab.explore.bench_rebuild)."""
+    from .dataset import Collection
+    from .explore import bench_rebuild
+
+    n = int(days * 1440)
+    coll = Collection(datasets=tuple(synthetic_dataset(n, venue=v, seed=i) for i, v in
+                                     enumerate(("binanceusdm", "bybit", "okx"))))
+    r = bench_rebuild(coll, repeats=repeats)
+    r["case"] = "explore_rebuild_30d_3venues" if days == 30 else f"explore_rebuild_{days:g}d_3venues"
+    return r
+
+
 def run_bench(cases=CASES, *, repeats: int = 3, bars: int = MIN_PER_YEAR, bins: int = 1000, rebuild_days: float = 30.0,
               use_numba: bool | None = None, progress: bool | None = None) -> Iterator[dict[str, Any]]:
     """Yield one result dict per case (see module docstring). ``bars`` scales the year case (tests use tiny)."""
@@ -185,6 +200,8 @@ def run_bench(cases=CASES, *, repeats: int = 3, bars: int = MIN_PER_YEAR, bins: 
                 nb, n_bins=bins, repeats=repeats, use_numba=use_numba, label=f"scaling_{frac:g}")))
     if "rebuild" in cases:
         plan.append(("rebuild", lambda: _rebuild_case(rebuild_days, repeats=repeats, use_numba=use_numba)))
+    if "explore" in cases:
+        plan.append(("explore", lambda: _explore_case(rebuild_days, repeats=repeats)))
     disable = None if progress is None else not progress
     for name, fn in tqdm(plan, desc="bench", unit="case", disable=disable, leave=False):
         r = fn()

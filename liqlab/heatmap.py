@@ -647,7 +647,7 @@ def assemble(replay: Replay, params: HeatmapParams, meta: dict, *, use_numba: bo
     names = params.venues if params.venues is not None else replay.venue_names
     sel = [replay.venue(n) for n in names]
     A = max_age_steps(params.max_age_hours, replay.step_hours)
-    K, T, B = len(w), len(replay.times), replay.n_bins
+    T = len(replay.times)
     long_layers = short_layers = None
     venue_long: dict[str, np.ndarray] = {}
     venue_short: dict[str, np.ndarray] = {}

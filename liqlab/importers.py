@@ -638,7 +638,6 @@ def update_dataset(
     conflicting value raises DataError and leaves ``path`` untouched. Tables the format requires but
     nobody supplied are written empty. Nothing is written when nothing changed.
     """
-    import dataclasses as dc
 
     from .dataset import TABLES, Dataset, is_dataset_dir, load_dataset, make_meta, write_dataset
 

@@ -5,7 +5,6 @@ Functions return Bokeh models; they never call ``show()``. Titles say SYNTHETIC 
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from .coverage import oi_usd, resample_ohlcv

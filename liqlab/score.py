@@ -115,7 +115,8 @@ def score(data, params: HeatmapParams | dict | None = None, *, presets: bool = T
     re-runs only). Returns a JSON-friendly dict; the data are labelled synthetic.
     """
     from .dataset import load_collection
-    from .heatmap import _resolve_params, build_heatmap
+    from .heatmap import build_heatmap
+    from .params import HeatmapParams
     from .truth import load_truth, true_heatmap
 
     if not (0 < band < 1):
@@ -129,7 +130,7 @@ def score(data, params: HeatmapParams | dict | None = None, *, presets: bool = T
         raise DataError(f"{path}: no truth/config.json — score needs a collection written by `liqlab simulate`")
     truth = load_truth(path)
     coll = load_collection(path)
-    p = _resolve_params(params, overrides)
+    p = HeatmapParams.coerce(params, **overrides)
     lev = tuple(float(x) for x in truth.leverage_mix["leverages"])
     w_true = tuple(float(x) for x in truth.leverage_mix["leverage_weights"])
     if not lev or len(lev) != len(w_true):

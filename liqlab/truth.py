@@ -59,7 +59,6 @@ class Truth:
 
 def load_truth(path: str | os.PathLike) -> Truth:
     """Read a simulation's ``truth/`` folder (or the collection folder holding it)."""
-    import pandas as pd
     import pyarrow.parquet as pq
 
     p = Path(path)
