@@ -10,8 +10,10 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
-_API: dict[str, str] = {
+# public name -> module that defines it (None: the name is a submodule, e.g. liqlab.plot, liqlab.magnet).
+# Command modules whose main function has the module's name (fetch, score, validate, fit, calibrate, record)
+# are exposed as modules: liqlab.fetch.fetch(...), so the attribute never changes meaning after an import.
+_API: dict[str, str | None] = {
     "DataError": "errors",
     "ParameterError": "errors",
     "FetchError": "errors",
@@ -22,8 +24,9 @@ _API: dict[str, str] = {
     "load_dataset": "dataset",
     "load_collection": "dataset",
     "write_dataset": "dataset",
-    "simulate": "simulate",
-    "SimulationConfig": "simulate",
+    "simulate": "simulation",
+    "simulate_market": "simulation",
+    "SimulationConfig": "simulation",
     "load_truth": "truth",
     "true_heatmap": "truth",
     "liquidation_price": "margin",
@@ -32,17 +35,19 @@ _API: dict[str, str] = {
     "HeatmapParams": "params",
     "build_heatmap": "heatmap",
     "Heatmap": "heatmap",
-    "score": "score",
-    "fetch": "fetch",
     "import_files": "importers",
     "magnet_test": "magnet",
-    "calibrate": "calibrate",
-    "validate": "validate",
-    "fit": "fit",
-    "explore": "explore",
+    "MagnetParams": "magnet",
+    "explore": "widgets",
     "run_report": "report",
-    "record": "record",
-    "plot": None,  # the plotting module itself: liqlab.plot
+    "plot": None,
+    "magnet": None,
+    "fetch": None,
+    "score": None,
+    "validate": None,
+    "fit": None,
+    "calibrate": None,
+    "record": None,
 }
 
 __all__ = sorted(_API)

@@ -9,7 +9,7 @@ Cases (one JSON line each):
 - ``scaling``: the same at 1/4, 1/2 and 1 year (cost should be linear in bars).
 - ``rebuild_30d_3venues``: 30 days × 3 venues of 1m bars at the default grid; times the kernel-side
   rebuild ``Heatmap.with_params(half_life_hours=...)`` that the ipywidgets explorer runs.
-- ``explore``: the same data through the JupyterLab explorer (``liqlab.explore.bench_rebuild``): a
+- ``explore``: the same data through the JupyterLab explorer (``liqlab.widgets.bench_rebuild``): a
   control change → engine → Bokeh sources updated, kernel side (target ≤ 0.5 s).
 
 The input is generated here (geometric random walk, random-walk OI, taker volume) — not the agent
@@ -164,9 +164,9 @@ def _rebuild_case(days: float, *, repeats: int, use_numba: bool | None) -> dict[
 
 
 def _explore_case(days: float, *, repeats: int) -> dict[str, Any]:
-    """The rebuild case's data through the JupyterLab explorer (liqlab.explore.bench_rebuild)."""
+    """The rebuild case's data through the JupyterLab explorer (liqlab.widgets.bench_rebuild)."""
     from .dataset import Collection
-    from .explore import bench_rebuild
+    from .widgets import bench_rebuild
 
     n = int(days * 1440)
     coll = Collection(datasets=tuple(synthetic_dataset(n, venue=v, seed=i) for i, v in

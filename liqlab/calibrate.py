@@ -12,7 +12,7 @@ are submitted with ``retries=2`` (a worker that dies has its tasks rerun), a tqd
 ``as_completed``, and each finished result is checkpointed (the JSON-lines file is rewritten
 atomically) so an interrupted calibration resumes where it stopped.
 
-Models: ``simulator`` (liqlab.simulate + the heatmap engine, the real calibration) and
+Models: ``simulator`` (liqlab.simulation + the heatmap engine, the real calibration) and
 ``random-walk`` (a driftless log random walk with clusters placed at random and an optional drift
 toward the cluster of ``effect`` per-bar standard deviations: a fast check of the statistic itself).
 Times UTC, durations in seconds, prices USD.
@@ -199,7 +199,7 @@ def _simulated_market(task: Mapping[str, Any], setting: Setting, timing: dict[st
     from .heatmap import build_heatmap
     from .magnet import Bars
     from .params import HeatmapParams
-    from .simulate import simulate_market
+    from .simulation import simulate_market
 
     t0 = time.perf_counter()
     market = simulate_market(days=task["days"], seed=int(task["seed"]), venues=(task["venue"],), progress=False,

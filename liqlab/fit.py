@@ -430,7 +430,7 @@ def _layer_share(sw: _Sweeps, hl: float, w: np.ndarray, mask: np.ndarray) -> np.
 def _truth_distance(truth, data, fitted, layer_share: np.ndarray | None = None) -> dict | None:
     """Distance of the fitted leverage mix to the simulator's true one (None when no truth is known).
 
-    The true mix is the truth's ``leverage_weights`` (liqlab.simulate: shares of new USD notional by
+    The true mix is the truth's ``leverage_weights`` (liqlab.simulation: shares of new USD notional by
     leverage, what the engine's deposit weights estimate); ``count_weights`` (shares by number of
     positions), when present, is compared too. ``identifiable``: the same distance restricted to the
     leverages whose levels were actually crossed in the training window (both mixes renormalised

@@ -44,7 +44,7 @@ def prepare(
     path = Path(dataset)
     if source == "sample":
         if not path.exists():
-            from .simulate import simulate
+            from .simulation import simulate
 
             simulate(days=30, seed=0, venues=("binanceusdm", "bybit", "okx"), out=path, progress=progress)
         return path

@@ -1,6 +1,6 @@
 """The simulator's ground truth: read ``truth/`` and compute the true liquidation heatmap.
 
-``truth/`` (written by :mod:`liqlab.simulate`):
+``truth/`` (written by :mod:`liqlab.simulation`):
 
 - ``ledger.parquet``: one row per position outstanding at or after the start: position_id, venue,
   side, notional_usd (USD at entry), amount (base), leverage (after the tier cap), leverage_drawn, tier,

@@ -34,7 +34,7 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def small_sim(tmp_path_factory) -> Path:
     """A small simulated 3-venue collection (3 days, seed 0), written once per test session."""
-    from liqlab.simulate import simulate
+    from liqlab.simulation import simulate
 
     out = tmp_path_factory.mktemp("sim") / "small"
     simulate(days=3, seed=0, venues=("binanceusdm", "bybit", "okx"), out=out, progress=False)
@@ -45,7 +45,7 @@ def small_sim(tmp_path_factory) -> Path:
 def month_sim(tmp_path_factory) -> Path:
     """A 30-day simulated 3-venue collection (seed 0, ~7 s), written once per test session
     (browser timing at 720 hourly steps; added for tests/test_plot_browser.py)."""
-    from liqlab.simulate import simulate
+    from liqlab.simulation import simulate
 
     out = tmp_path_factory.mktemp("sim") / "month"
     simulate(days=30, seed=0, venues=("binanceusdm", "bybit", "okx"), out=out, progress=False)

@@ -392,7 +392,7 @@ def test_acceleration_and_random_levels_on_random_walk():
 @pytest.fixture(scope="module")
 def null_market():
     """A 5-day one-venue simulated market without feedback (the magnet null), in memory."""
-    from liqlab.simulate import simulate_market
+    from liqlab.simulation import simulate_market
 
     return simulate_market(days=5, seed=1, venues=("binanceusdm",)).collection
 
@@ -451,7 +451,7 @@ def test_strong_hunters_are_detected():
     """30 days with strong hunters (the calibration's largest effect): the primary test rejects, lift > 0."""
     from liqlab.heatmap import build_heatmap
     from liqlab.magnet import events_for
-    from liqlab.simulate import simulate_market
+    from liqlab.simulation import simulate_market
 
     ds = simulate_market(days=30, seed=0, venues=("binanceusdm",), hunt_intensity=0.4).collection["binanceusdm"]
     ev = events_for(build_heatmap(ds, time_step="1h"), ds, MagnetParams())

@@ -99,3 +99,22 @@ def test_notebooks_have_parameters_and_no_outputs():
         for c in code:
             assert not c.get("outputs") and c.get("execution_count") is None, f"{nb_path.name} committed with outputs"
         assert nb["metadata"].get("kernelspec", {}).get("name") == "python3", nb_path.name
+
+
+def test_public_api_resolves_and_keeps_its_meaning():
+    """Every advertised name resolves; functions stay functions after their module is imported."""
+    import importlib
+    import types
+
+    import liqlab
+
+    for name in liqlab.__all__:
+        obj = getattr(liqlab, name)
+        assert obj is not None, name
+        if liqlab._API[name] is None:
+            assert isinstance(obj, types.ModuleType), name
+    importlib.import_module("liqlab.simulation")
+    importlib.import_module("liqlab.widgets")
+    assert callable(liqlab.simulate) and not isinstance(liqlab.simulate, types.ModuleType)
+    assert callable(liqlab.explore) and not isinstance(liqlab.explore, types.ModuleType)
+    assert callable(liqlab.fetch.fetch) and callable(liqlab.score.score)

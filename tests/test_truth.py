@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from liqlab.errors import DataError, ParameterError
-from liqlab.simulate import simulate_market
+from liqlab.simulation import simulate_market
 from liqlab.truth import Truth, liq_price_at, load_truth, outstanding_notional, true_heatmap
 
 T0 = pd.Timestamp("2025-01-01", tz="UTC")

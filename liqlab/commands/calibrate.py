@@ -12,7 +12,7 @@ def add_arguments(p):
                    help="';'-separated settings: null, hunt=X, cascade=Y, drift=Z (random-walk model), "
                         "combined with ',' (default: null;hunt=0.1;hunt=0.2;hunt=0.4)")
     p.add_argument("--model", default="simulator", choices=("simulator", "random-walk"),
-                   help="simulator (liqlab.simulate + engine) or random-walk (fast check of the statistic)")
+                   help="simulator (liqlab.simulation + engine) or random-walk (fast check of the statistic)")
     p.add_argument("--days", type=float, default=30.0, help="days per simulated market (default 30)")
     p.add_argument("--venue", default="binanceusdm", help="simulated venue (default binanceusdm)")
     p.add_argument("--seed", type=int, default=0, help="base seed; task seeds derive from (seed, setting, run)")

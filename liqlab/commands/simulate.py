@@ -21,7 +21,7 @@ _FLAGS = {
 
 
 def add_arguments(p):
-    from ..simulate import SimulationConfig
+    from ..simulation import SimulationConfig
 
     defaults = SimulationConfig.__dataclass_fields__
     for name, (typ, helptext) in _FLAGS.items():
@@ -35,7 +35,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..simulate import simulate
+    from ..simulation import simulate
 
     kw = {name: getattr(args, name) for name in _FLAGS if getattr(args, name) is not None}
     coll = simulate(out=args.out, progress=None if not args.quiet else False, reuse=args.reuse, **kw)

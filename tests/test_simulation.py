@@ -13,7 +13,7 @@ import pytest
 
 from liqlab.dataset import load_collection
 from liqlab.errors import ParameterError
-from liqlab.simulate import SimulationConfig, make_config, simulate, simulate_market
+from liqlab.simulation import SimulationConfig, make_config, simulate, simulate_market
 from liqlab.truth import load_truth
 
 SMALL = dict(days=2, seed=3, warmup_days=1)
@@ -271,7 +271,7 @@ def test_ledger_lp_matches_margin_module(base):
 
 
 def test_latent_returns_have_fat_tails_and_volatility_clustering():
-    from liqlab.simulate import _latent_path
+    from liqlab.simulation import _latent_path
 
     lat = _latent_path(SimulationConfig(seed=5), 30 * 1440, 0)
     r = lat["ret"]
@@ -342,7 +342,7 @@ def test_cli_writes_and_reuse_skips(tmp_path):
 
 def test_hunter_drifts_toward_the_heavier_nearby_cluster():
     """Recompute the hunter's view from the truth (true map on its 10 bp log grid) and check its push."""
-    from liqlab.simulate import _HIST_BIN, _HIST_HALF
+    from liqlab.simulation import _HIST_BIN, _HIST_HALF
     from liqlab.truth import true_heatmap
 
     m = simulate_market(**SMALL, hunt_intensity=0.3)

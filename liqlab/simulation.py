@@ -683,7 +683,7 @@ def simulate_market(config: SimulationConfig | Mapping[str, Any] | None = None, 
     w0 = warm
     out_times = times[w0:]
     created = start.isoformat()
-    note = ("SYNTHETIC: simulated by liqlab.simulate (agent-based market; not real exchange data); "
+    note = ("SYNTHETIC: simulated by liqlab.simulation (agent-based market; not real exchange data); "
             f"seed {c.seed}, config {c.config_hash()}")
     vol_scale = lat["sd"] / math.sqrt(c.annual_vol**2 / MINUTES_PER_YEAR)
     oi_bars = np.flatnonzero((minute[w0:] % c.oi_minutes) == 0) + w0  # OI at the instant each such bar opens
@@ -728,7 +728,7 @@ def simulate_market(config: SimulationConfig | Mapping[str, Any] | None = None, 
         liq = pd.DataFrame({"ts": times[end_bar[sel]], "side": sides, "price": lp_cur[sel], "amount": q[sel],
                             "value": q[sel] * lp_cur[sel]})
         ev_frames.append(liq.assign(venue=venue, position_id=sel.astype(np.int64)))
-        meta = make_meta(venue, c.symbol, source="liqlab.simulate", synthetic=True, created_at=created,
+        meta = make_meta(venue, c.symbol, source="liqlab.simulation", synthetic=True, created_at=created,
                          notes=note, simulation={"seed": c.seed, "config_hash": c.config_hash(),
                                                  "sim_version": SIM_VERSION},
                          tiers_as_of=ags_t.as_of)
@@ -800,7 +800,7 @@ def _truth_config(c: SimulationConfig, ledger, tiers) -> dict[str, Any]:
     capped = float(notional[capped_mask].sum() / notional.sum()) if notional.sum() > 0 else 0.0
     return {
         "synthetic": True,
-        "source": "liqlab.simulate",
+        "source": "liqlab.simulation",
         "sim_version": SIM_VERSION,
         "config_hash": c.config_hash(),
         "config": c.to_dict(),
@@ -830,7 +830,7 @@ def _truth_config(c: SimulationConfig, ledger, tiers) -> dict[str, Any]:
 
 
 def _collection_meta(c: SimulationConfig) -> dict[str, Any]:
-    return {"synthetic": True, "source": "liqlab.simulate", "symbol": c.symbol, "venues": list(c.venues),
+    return {"synthetic": True, "source": "liqlab.simulation", "symbol": c.symbol, "venues": list(c.venues),
             "seed": c.seed, "config_hash": c.config_hash(), "sim_version": SIM_VERSION,
             "notes": "SYNTHETIC simulated market; ground truth in truth/ (see docs/SIMULATOR.md)"}
 
@@ -850,7 +850,7 @@ def is_simulation(path: str | os.PathLike) -> bool:
     """True when ``path`` holds a collection written by :func:`simulate` (it has truth/config.json)."""
     f = Path(path) / "truth" / "config.json"
     try:
-        return json.loads(f.read_text()).get("source") == "liqlab.simulate"
+        return json.loads(f.read_text()).get("source") == "liqlab.simulation"
     except (OSError, ValueError, AttributeError):
         return False
 

@@ -1,4 +1,4 @@
-"""liqlab.explore in-process: controls from HeatmapParams, rebuilds equal to the engine, debounce,
+"""liqlab.widgets in-process: controls from HeatmapParams, rebuilds equal to the engine, debounce,
 stale results dropped, failures keep the last good map, export (HTML + papermill parameters)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from liqlab import explore as ex_mod
+from liqlab import widgets as ex_mod
 from liqlab import plot
 from liqlab.errors import ParameterError
 from liqlab.heatmap import build_heatmap
@@ -83,7 +83,7 @@ def assert_page_equals_engine(ex, data, params):
 
 
 def test_import_does_nothing():
-    code = ("import sys, liqlab, liqlab.explore as e; heavy = [m for m in ('ipywidgets', 'bokeh', 'jupyter_bokeh', "
+    code = ("import sys, liqlab, liqlab.widgets as e; heavy = [m for m in ('ipywidgets', 'bokeh', 'jupyter_bokeh', "
             "'numba', 'liqlab.heatmap') if m in sys.modules]; print(heavy); assert not heavy, heavy")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stderr + res.stdout

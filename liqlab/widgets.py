@@ -772,7 +772,7 @@ def bench_rebuild(data=None, *, days: float = 30.0, repeats: int = 3, progress: 
         if (sample / "collection.json").is_file():
             data = load(sample)
         else:
-            from .simulate import simulate
+            from .simulation import simulate
 
             tmp = tempfile.TemporaryDirectory(prefix="liqlab-bench-explore-")
             simulate(days=int(days), seed=0, venues=("binanceusdm", "bybit", "okx"), out=Path(tmp.name) / "sim",
