@@ -479,6 +479,20 @@ def _apply_max(table: TierTable, lev: np.ndarray, entry: np.ndarray, over_max: s
     return lev, lev > cap * (1 + 1e-9)
 
 
+def _common_args(model, tiers, leverage, side, fee_rate, funding, over_max, *, inverse: bool):
+    """Checked (table, leverage, side, fee, funding) arrays shared by the linear and inverse paths."""
+    if over_max not in OVER_MAX:
+        raise ParameterError(f"over_max must be one of {', '.join(OVER_MAX)}, got {over_max!r}")
+    table = _resolve(model, tiers, inverse=inverse)
+    lev = np.asarray(leverage, dtype=np.float64)
+    _check_leverage(lev)
+    s = parse_side(side)
+    fee = np.asarray(fee_rate, dtype=np.float64)
+    fund = np.asarray(funding, dtype=np.float64)
+    _check_rates(fee, fund)
+    return table, lev, s, fee, fund
+
+
 def lp_affine(leverage: float | np.ndarray, side: Any, *, model: str = "binance",
               tiers: TierTable | float | None = None, notional: float | np.ndarray | None = None,
               tier: int | np.ndarray | None = None, fee_rate: float | np.ndarray = 0.0,
@@ -491,15 +505,7 @@ def lp_affine(leverage: float | np.ndarray, side: Any, *, model: str = "binance"
     (``over_max='nan'``) or clipped to it (``'clip'``); notional at or beyond the table's cap → NaN.
     b is 0 for a fixed USD notional (kept so callers need not special-case).
     """
-    if over_max not in OVER_MAX:
-        raise ParameterError(f"over_max must be one of {', '.join(OVER_MAX)}, got {over_max!r}")
-    table = _resolve(model, tiers, inverse=False)
-    lev = np.asarray(leverage, dtype=np.float64)
-    _check_leverage(lev)
-    s = parse_side(side)
-    fee = np.asarray(fee_rate, dtype=np.float64)
-    fund = np.asarray(funding, dtype=np.float64)
-    _check_rates(fee, fund)
+    table, lev, s, fee, fund = _common_args(model, tiers, leverage, side, fee_rate, funding, over_max, inverse=False)
     if table is None:  # flat
         a = _linear_coeff("flat", s, lev, 0.0, 0.0, fee, fund)
         return a, np.zeros_like(a)
@@ -570,15 +576,7 @@ def liquidation_price(entry: float | np.ndarray, leverage: float | np.ndarray, s
 
 
 def _inverse(ep, leverage, side, model, tiers, notional, fee_rate, funding, over_max) -> np.ndarray:
-    if over_max not in OVER_MAX:
-        raise ParameterError(f"over_max must be one of {', '.join(OVER_MAX)}, got {over_max!r}")
-    table = _resolve(model, tiers, inverse=True)
-    lev = np.asarray(leverage, dtype=np.float64)
-    _check_leverage(lev)
-    s = parse_side(side)
-    fee = np.asarray(fee_rate, dtype=np.float64)
-    fund = np.asarray(funding, dtype=np.float64)
-    _check_rates(fee, fund)
+    table, lev, s, fee, fund = _common_args(model, tiers, leverage, side, fee_rate, funding, over_max, inverse=True)
     if table is None:
         return _inverse_lp("flat", ep, s, lev, 0.0, 0.0, fee, fund)
     q = None if notional is None else np.asarray(notional, dtype=np.float64)
