@@ -41,6 +41,7 @@ __all__ = [
     "validate_meta",
     "merge_tables",
     "make_meta",
+    "read_json",
 ]
 
 # name -> (required columns, optional columns, whether the table itself is required)
@@ -371,6 +372,15 @@ def _read_table(path: Path, name: str) -> pd.DataFrame:
     return validate_table(name, df, path)
 
 
+def read_json(path: str | os.PathLike) -> Any:
+    """Parse a JSON file; invalid JSON raises DataError naming the file and line."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+
+
 def load_dataset(path: str | os.PathLike, *, start=None, end=None) -> Dataset:
     """Load and validate one dataset directory. Raises DataError naming file, row and problem."""
     path = Path(path)
@@ -379,11 +389,7 @@ def load_dataset(path: str | os.PathLike, *, start=None, end=None) -> Dataset:
     meta_path = path / "meta.json"
     if not meta_path.exists():
         raise DataError(f"{meta_path}: missing (a dataset directory needs meta.json)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{meta_path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
-    meta = validate_meta(meta, meta_path)
+    meta = validate_meta(read_json(meta_path), meta_path)
     tables: dict[str, pd.DataFrame | None] = {}
     for name, (_, _, required) in TABLES.items():
         f = path / f"{name}.parquet"
@@ -437,7 +443,7 @@ def load_collection(path: str | os.PathLike, *, venues: Iterable[str] | None = N
         coll = Collection(datasets=tuple(load_dataset(d) for d in dirs), path=path)
         meta_file = path / "collection.json"
         if meta_file.exists():
-            coll = dataclasses.replace(coll, meta=json.loads(meta_file.read_text()))
+            coll = dataclasses.replace(coll, meta=read_json(meta_file))
     symbols = {d.symbol.split("/")[0] for d in coll}
     if len(symbols) > 1:
         raise DataError(f"{path}: a collection holds one asset, found {sorted(symbols)}")

@@ -23,7 +23,6 @@ instant τ iff ``entry_time < τ <= end_time``; its liquidation price then is
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .dataset import read_json
 from .errors import DataError, ParameterError
 
 __all__ = ["Truth", "load_truth", "true_heatmap", "outstanding_notional", "liq_price_at"]
@@ -67,10 +67,7 @@ def load_truth(path: str | os.PathLike) -> Truth:
     cfg_file = p / "config.json"
     if not cfg_file.exists():
         raise DataError(f"{p}: not a simulation truth folder (no config.json)")
-    try:
-        cfg = json.loads(cfg_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{cfg_file}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    cfg = read_json(cfg_file)
     tables: dict[str, Any] = {}
     for name in TRUTH_TABLES:
         f = p / f"{name}.parquet"

@@ -231,3 +231,10 @@ def test_write_keeps_extra_files(tmp_path):
     write_dataset(make_dataset(8), path)
     assert (path / "notes.txt").read_text() == "keep me"
     assert len(load_dataset(path).ohlcv) == 8
+
+
+def test_corrupt_collection_json_is_one_line(tmp_path):
+    write_dataset(make_dataset(), tmp_path / "c" / "binanceusdm")
+    (tmp_path / "c" / "collection.json").write_text("{broken")
+    with pytest.raises(DataError, match=r"collection.json: invalid JSON at line 1"):
+        load_collection(tmp_path / "c")
