@@ -44,7 +44,9 @@ def coverage(data: Dataset | Collection) -> pd.DataFrame:
                 "start": df["ts"].iloc[0] if len(df) else None, "end": df["ts"].iloc[-1] if len(df) else None}
             rows.append({"venue": ds.venue, "table": name, **c})
     cols = ["venue", "table", "rows", "start", "end", "step", "gaps", "largest_gap", "missing_share"]
-    return pd.DataFrame(rows).reindex(columns=cols)
+    out = pd.DataFrame(rows).reindex(columns=cols)
+    out["gaps"] = out["gaps"].astype("Int64")  # counts (empty where not applicable, e.g. event tables)
+    return out
 
 
 def resample_ohlcv(df: pd.DataFrame, rule: str) -> pd.DataFrame:

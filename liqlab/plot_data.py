@@ -14,6 +14,12 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b"]
 LONG_COLOR, SHORT_COLOR = "#2166ac", "#b2182b"
 
 
+def _naive(ts):
+    """UTC timestamps without a time zone: what Bokeh's datetime axes expect (avoids its tz warning)."""
+    ts = pd.DatetimeIndex(ts)
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tz is not None else ts
+
+
 def _datasets(data) -> tuple[Dataset, ...]:
     return data.datasets if isinstance(data, Collection) else (data,)
 
@@ -41,12 +47,12 @@ def market_figure(data: Dataset | Collection, rule: str = "15min", width: int = 
     for i, d in enumerate(ds):
         c = PALETTE[i % len(PALETTE)]
         bars = resample_ohlcv(d.ohlcv, rule)
-        p1.line(bars["ts"], bars["close"], color=c, legend_label=d.venue)
+        p1.line(_naive(bars["ts"]), bars["close"], color=c, legend_label=d.venue)
         oi = oi_usd(d).resample(rule).last().dropna()
-        p2.line(oi.index, oi.to_numpy(), color=c, legend_label=d.venue)
+        p2.line(_naive(oi.index), oi.to_numpy(), color=c, legend_label=d.venue)
         if len(d.funding):
-            p3.scatter(d.funding["ts"], d.funding["funding_rate"], color=c, size=4, legend_label=d.venue)
-            p3.step(d.funding["ts"], d.funding["funding_rate"], color=c, mode="after", alpha=0.5)
+            p3.scatter(_naive(d.funding["ts"]), d.funding["funding_rate"], color=c, size=4, legend_label=d.venue)
+            p3.step(_naive(d.funding["ts"]), d.funding["funding_rate"], color=c, mode="after", alpha=0.5)
     p2.yaxis.formatter = NumeralTickFormatter(format="$0.0a")
     p3.yaxis.formatter = NumeralTickFormatter(format="0.000%")
     for p in (p1, p2, p3):
@@ -77,9 +83,9 @@ def liquidations_figure(data: Dataset | Collection, rule: str = "1h", width: int
     sums = liq.groupby([liq["ts"].dt.floor(rule), "side"])["value"].sum().unstack(fill_value=0.0)
     width_ms = step.total_seconds() * 1000 * 0.9
     if "long" in sums:
-        p.vbar(x=sums.index, top=-sums["long"].to_numpy(), width=width_ms, color=LONG_COLOR, legend_label="longs liquidated")
+        p.vbar(x=_naive(sums.index), top=-sums["long"].to_numpy(), width=width_ms, color=LONG_COLOR, legend_label="longs liquidated")
     if "short" in sums:
-        p.vbar(x=sums.index, top=sums["short"].to_numpy(), width=width_ms, color=SHORT_COLOR, legend_label="shorts liquidated")
+        p.vbar(x=_naive(sums.index), top=sums["short"].to_numpy(), width=width_ms, color=SHORT_COLOR, legend_label="shorts liquidated")
     p.legend.location = "top_left"
     return p
 
