@@ -30,7 +30,7 @@ import pandas as pd
 
 from .errors import FetchError, ParameterError
 
-__all__ = ["VENUES", "TABLES", "FetchResult", "fetch", "make_exchange", "call_with_retry", "refresh"]
+__all__ = ["VENUES", "TABLES", "FetchResult", "fetch", "make_exchange", "call_with_retry"]
 
 VENUES = ("binanceusdm", "bybit", "okx")
 TABLES = ("ohlcv", "open_interest", "funding", "leverage_tiers", "liquidations")
@@ -672,14 +672,3 @@ def fetch(
         added[venue] = dict(ctx.added)
         notes[venue] = dict(ctx.notes)
     return FetchResult(path=root, venues=paths, rows=rows, added=added, notes=notes)
-
-
-def refresh(source: str, dataset: str | os.PathLike, **params: Any) -> Path:
-    """Notebook hook: make ``dataset`` hold data from ``source`` ('sample' | 'fetch' | 'import').
-
-    Delegates to :func:`liqlab.sources.prepare` (the one implementation of the notebook's ``source``
-    parameter); ``params`` are its keyword arguments (exchanges, symbol, since, until, import_format, ...).
-    """
-    from .sources import prepare
-
-    return prepare(source, dataset, **params)
