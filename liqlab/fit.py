@@ -1,18 +1,22 @@
 """Fit heatmap parameters to realized liquidations (issue #8, part 2).
 
-Objective (documented, one definition: :func:`objective`): on the TRAINING steps, the mean of the long
-and short Spearman rank correlations between the heatmap's swept notional per step (snapshot before
-the step, see :mod:`liqlab.validate`) and the realized liquidations of that step.
+The search has two levels, each with one documented criterion:
 
-Search (small and deterministic):
-
-1. For each open-interest-decrease rule (``oi_decrease``, needs an engine build each), each leverage
-   preset and each half-life on a short grid: score the preset mix (``Heatmap.with_params``: only the
-   step recursion is re-run). Keep the best (rule, half-life, preset).
-2. Coordinate descent on the leverage weights from the best preset: for each leverage k in turn, try
-   w_k × {0, ½, 2, 4} (a zero weight restarts at 1/K), renormalise, keep the best move if it raises the
-   objective by more than ``tol``; at most ``passes`` sweeps over k, stop early when nothing moves.
-3. Re-tune the half-life on its grid with the fitted weights.
+1. **Leverage mix, given the dynamics** (:func:`mix_regression`). The map is linear in the leverage
+   weights (every layer receives the same deposits; docs/DESIGN.md), so the notional a step sweeps is
+   ``Σ_k w_k·S_k(t)`` with ``S_k`` the sweep of layer k alone. Realized liquidations per step and side
+   are regressed on those layer sweeps: ``E[y_t] = α_side + Σ_k β_k·S_k(t)``, β ≥ 0, α ≥ 0 (liquidations
+   the map cannot see, e.g. of positions opened before the data start), fitted by quasi-Poisson
+   maximum likelihood (variance ∝ mean: a cascade step is noisier than a quiet one) with iteratively
+   re-weighted non-negative least squares. Only the *identifiable* layers enter: a leverage whose
+   levels price never crossed in training (< ``IDENTIFIABLE_SHARE`` of the swept notional) leaves no
+   trace in realized liquidations, so it keeps the starting mix's weight (the prior) and the crossed
+   layers share the rest in proportion to β. ``Σβ`` is reported: were the engine's USD scale exact and
+   realized liquidations complete, it would be the weight mass on the crossed leverages.
+2. **Dynamics** (OI-decrease rule × leverage exponent of the half-life × half-life, a small grid): each
+   configuration gets its regression mix, and the configuration with the highest training
+   :func:`objective` (mean of the long and short Spearman correlations between swept and realized per
+   step, the headline metric of ``liqlab validate``) wins.
 
 The training window is the first ``train_fraction`` of the scored steps; the report then scores the
 fitted and the starting parameters on the later, untouched steps (same metrics and baselines as
@@ -36,14 +40,15 @@ from . import validate as V
 from .errors import DataError, ParameterError
 from .params import HeatmapParams
 
-__all__ = ["HALF_LIVES", "OI_RULES", "FitResult", "fit", "objective", "save_params", "weights_distance"]
+__all__ = ["HALF_LIVES", "HALF_LIFE_EXPONENTS", "OI_RULES", "IDENTIFIABLE_SHARE", "FitResult", "MixFit", "fit",
+           "mix_regression", "objective", "save_params", "weights_distance"]
 
 HALF_LIVES: tuple[float, ...] = (6.0, 24.0, 72.0, 168.0, 720.0, math.inf)  # hours
+HALF_LIFE_EXPONENTS: tuple[float, ...] = (0.0, 1.0)  # γ: layer half-life = half_life·(L/10)^(−γ)
 OI_RULES: tuple[str, ...] = ("proportional", "ignore", "highest_leverage")
-WEIGHT_FACTORS: tuple[float, ...] = (0.0, 0.5, 2.0, 4.0)
 TRAIN_FRACTION = 0.6
-PASSES = 2
-TOL = 1e-4
+IDENTIFIABLE_SHARE = 0.01  # a leverage layer is identifiable if it holds >= 1% of the swept notional in training
+IRLS_ITERATIONS = 50
 
 
 def objective(swept_long: np.ndarray, swept_short: np.ndarray, real_long: np.ndarray, real_short: np.ndarray,
@@ -55,6 +60,102 @@ def objective(swept_long: np.ndarray, swept_short: np.ndarray, real_long: np.nda
         rho = V.spearman(np.where(mask, s, np.nan), np.where(mask, r, np.nan))
         vals.append(rho if np.isfinite(rho) else 0.0)
     return float(np.mean(vals))
+
+
+@dataclass(frozen=True)
+class MixFit:
+    """The regression estimate of the leverage mix for one configuration (see the module docstring).
+
+    ``weights`` (K,) sum to 1; ``coef`` (K,) are the β of the identifiable layers (0 elsewhere), USD of
+    realized liquidations per USD of layer sweep; ``intercepts`` (long, short) USD per step;
+    ``identifiable`` (K,) bool; ``deviance`` is the Poisson deviance of the fit (USD units, for
+    comparison on the same steps only); ``iterations`` of the re-weighting.
+    """
+
+    weights: np.ndarray
+    coef: np.ndarray
+    intercepts: tuple[float, float]
+    identifiable: np.ndarray
+    deviance: float
+    iterations: int
+
+    @property
+    def swept_mass(self) -> float:
+        """Σβ over the identifiable layers (the implied weight mass on them if the USD scale were exact)."""
+        return float(self.coef.sum())
+
+
+def _nnls(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    from scipy.optimize import nnls
+
+    scale = np.linalg.norm(X, axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    ny = float(np.linalg.norm(y)) or 1.0
+    b = nnls(X / scale, y / ny, maxiter=100 * (X.shape[1] + 1))[0]
+    return b * ny / scale
+
+
+def mix_regression(layers_long: np.ndarray, layers_short: np.ndarray, real_long: np.ndarray,
+                   real_short: np.ndarray, mask: np.ndarray, identifiable: np.ndarray,
+                   prior: np.ndarray, *, iterations: int = IRLS_ITERATIONS) -> MixFit:
+    """Leverage weights from realized liquidations (quasi-Poisson, identity link, β ≥ 0).
+
+    ``layers_long``/``layers_short`` (K, T) USD swept per step by each unweighted layer;
+    ``real_long``/``real_short`` (T,) USD realized per step; ``mask`` (T,) bool steps used;
+    ``identifiable`` (K,) bool layers estimated; ``prior`` (K,) weights kept by the other layers
+    (normalised). Model: E[y] = α_side + Σ_k β_k·S_k, Var[y] ∝ E[y]; solved by iteratively re-weighted
+    NNLS (weights 1/μ). Weights: the non-identifiable layers keep their prior weight m_k, the
+    identifiable ones share 1 − Σm in proportion to β (all prior if every β is 0).
+    """
+    SL = np.asarray(layers_long, float)
+    SS = np.asarray(layers_short, float)
+    K, T = SL.shape
+    ident = np.asarray(identifiable, bool)
+    prior = np.asarray(prior, float)
+    if SS.shape != (K, T) or ident.shape != (K,) or prior.shape != (K,) or np.shape(mask) != (T,):
+        raise ParameterError(f"mix_regression: shapes layers {SL.shape}/{SS.shape}, identifiable {ident.shape}, "
+                             f"prior {prior.shape}, mask {np.shape(mask)} do not agree")
+    if not prior.sum() > 0:
+        raise ParameterError("mix_regression: the prior weights sum to 0")
+    prior = prior / prior.sum()
+    m = np.asarray(mask, bool) & np.isfinite(real_long) & np.isfinite(real_short)
+    m &= np.isfinite(SL).all(0) & np.isfinite(SS).all(0)
+    n = int(m.sum())
+    ki = np.flatnonzero(ident)
+    y = np.concatenate([np.asarray(real_long, float)[m], np.asarray(real_short, float)[m]])
+    X = np.zeros((2 * n, ki.size + 2))
+    X[:n, :ki.size] = SL[ki][:, m].T
+    X[n:, :ki.size] = SS[ki][:, m].T
+    X[:n, ki.size] = 1.0
+    X[n:, ki.size + 1] = 1.0
+    coef = np.zeros(K)
+    if n == 0 or not np.any(y > 0):
+        return MixFit(weights=prior, coef=coef, intercepts=(0.0, 0.0), identifiable=ident, deviance=0.0, iterations=0)
+    floor = 1e-9 * float(y.mean())
+    b = _nnls(X, y)
+    it = 0
+    for it in range(1, iterations + 1):
+        mu = np.maximum(X @ b, floor)
+        r = 1.0 / np.sqrt(mu)
+        nb = _nnls(X * r[:, None], y * r)
+        done = np.allclose(nb, b, rtol=1e-7, atol=1e-12 * max(1.0, float(np.abs(b).max())))
+        b = nb
+        if done:
+            break
+    mu = np.maximum(X @ b, floor)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dev = 2.0 * float(np.sum(np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0) / mu), 0.0) - (y - mu)))
+    coef[ki] = b[:ki.size]
+    w = np.where(ident, 0.0, prior)
+    rest = 1.0 - w.sum()
+    if coef.sum() > 0 and rest > 0:
+        w = w + rest * coef / coef.sum()
+    elif coef.sum() > 0:  # the prior gives the crossed layers nothing: they take what the data say
+        w = coef / coef.sum()
+    else:
+        w = prior.copy()
+    return MixFit(weights=w / w.sum(), coef=coef, intercepts=(float(b[ki.size]), float(b[ki.size + 1])),
+                  identifiable=ident, deviance=dev, iterations=it)
 
 
 def weights_distance(lev_a: Sequence[float], w_a: Sequence[float], lev_b: Sequence[float],
@@ -92,6 +193,7 @@ class FitResult:
     test_report: dict  # liqlab.validate report of the fitted params on the test window
     test_report_start: dict  # same for the starting params
     test_series: pd.DataFrame  # per-step series of the fitted map (liqlab.validate.Validation.series), all steps
+    mix: dict  # how the fitted mix was made (_mix_summary)
     truth: dict | None  # on simulated data: the true leverage mix and the distance to it
     seconds: float
 
@@ -100,6 +202,8 @@ class FitResult:
         return {
             "synthetic": bool(self.test_report.get("synthetic", False)),
             "objective": "mean of long and short Spearman(swept notional, realized liquidations) per step",
+            "mix_estimator": "quasi-Poisson regression of realized liquidations on the leverage layers' sweeps "
+                             "(identifiable layers; the others keep the prior weight)",
             "params": self.params.to_dict(),
             "start_params": self.start_params.to_dict(),
             "objective_train": self.objective_train,
@@ -110,6 +214,7 @@ class FitResult:
             "n_trials": len(self.trials),
             "landscape": self.landscape(),
             "trials_top": _jsonable(self.trials.sort_values("objective", ascending=False).head(10).to_dict("records")),
+            "mix": _jsonable(self.mix),
             "test_report": self.test_report,
             "test_report_start_params": self.test_report_start,
             "truth": self.truth,
@@ -127,6 +232,18 @@ class FitResult:
                "train_test_rank_correlation": _jsonable(V.spearman(t.objective.to_numpy(), t.objective_test.to_numpy())),
                "best_test_config": _jsonable(t.loc[t.objective_test.idxmax()].to_dict())}
         return out
+
+    def mix_table(self) -> pd.DataFrame:
+        """One row per leverage: prior weight, share of the swept notional in training, identifiable,
+        regression coefficient β, fitted weight, and (on simulated data) the true USD-notional weight."""
+        m = self.mix
+        df = pd.DataFrame({"leverage": m["leverages"], "prior weight": m["prior_weights"],
+                           "share of swept notional": m["layer_swept_share"], "identifiable": m["identifiable"],
+                           "beta": m["coef"], "fitted weight": m["weights"]})
+        if self.truth:
+            tw = dict(zip(self.truth["notional"]["true_leverages"], self.truth["notional"]["true_weights"]))
+            df["true weight (synthetic)"] = [tw.get(float(x), 0.0) for x in m["leverages"]]
+        return df
 
     def save_params(self, path: str | Path) -> Path:
         """Write the fitted parameters (YAML for .yaml/.yml, else JSON), loadable by HeatmapParams."""
@@ -194,10 +311,12 @@ class _Sweeps:
         self.A = max_age_steps(p.max_age_hours, hm.replay.step_hours)
         self._cache: dict[float, tuple[np.ndarray, np.ndarray]] = {}
 
-    def layers(self, half_life: float, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def layers(self, half_life: float, w: np.ndarray, gamma: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Unweighted swept notional per layer (long, short), each (K, T) USD, for half-life ``half_life``
+        hours and leverage exponent ``gamma`` (``w`` only matters for 'highest_leverage')."""
         from .kernel import run_steps
 
-        key = float(half_life)
+        key = (float(half_life), float(gamma))
         if self.rule != "highest_leverage" and key in self._cache:
             return self._cache[key]
         K = len(w)
@@ -205,7 +324,7 @@ class _Sweeps:
         SL = np.zeros((K, T))
         SS = np.zeros((K, T))
         for rv, b in self.venues:
-            L, S = run_steps(rv, w, half_life, self.A, self.rule)
+            L, S = run_steps(rv, w, half_life, self.A, self.rule, half_life_exponent=gamma)
             for k in range(K):
                 sl, ss = V.swept_notional(L[k], S[k], self.prices, b.low, b.high)
                 SL[k] += sl
@@ -214,11 +333,30 @@ class _Sweeps:
             self._cache[key] = (SL, SS)
         return SL, SS
 
-    def swept(self, half_life: float, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Swept notional (long, short) (T,) USD of leverage weights ``w`` (normalised) and half-life."""
+    def swept(self, half_life: float, w: np.ndarray, gamma: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Swept notional (long, short) (T,) USD of leverage weights ``w`` (normalised), half-life and γ."""
         w = np.asarray(w, float) / np.sum(w)
-        SL, SS = self.layers(half_life, w)
+        SL, SS = self.layers(half_life, w, gamma)
         return w @ SL, w @ SS
+
+    def mix(self, half_life: float, gamma: float, prior: np.ndarray, ctx: "_Context",
+            identifiable: np.ndarray) -> MixFit:
+        """The regression mix on the training steps; for 'highest_leverage' (whose layers depend on the
+        weights) the layers are recomputed with the estimate and the regression repeated (fixed point,
+        at most ``HL_FIXED_POINT`` rounds)."""
+        w = np.asarray(prior, float) / np.sum(prior)
+        rounds = HL_FIXED_POINT if self.rule == "highest_leverage" else 1
+        res = None
+        for _ in range(rounds):
+            SL, SS = self.layers(half_life, w, gamma)
+            res = mix_regression(SL, SS, ctx.real_l, ctx.real_s, ctx.train, identifiable, prior)
+            if np.allclose(res.weights, w, atol=1e-4):
+                break
+            w = res.weights
+        return res
+
+
+HL_FIXED_POINT = 4
 
 
 @dataclass
@@ -252,43 +390,33 @@ def fit(
     *,
     train_fraction: float = TRAIN_FRACTION,
     half_lives: Sequence[float] = HALF_LIVES,
+    half_life_exponents: Sequence[float] = HALF_LIFE_EXPONENTS,
     oi_rules: Sequence[str] = OI_RULES,
-    presets: Sequence[str] | None = None,
-    passes: int = PASSES,
-    tol: float = TOL,
     truth: str | Path | Mapping | None = "auto",
     n_boot: int = V.N_BOOT,
     progress: bool | None = None,
     **overrides: Any,
 ) -> FitResult:
-    """Fit leverage mix, half-life and OI-decrease rule on the training window; report on the test window.
+    """Fit leverage mix, half-life (and its leverage exponent) and OI-decrease rule on the training
+    window; report on the test window.
 
-    ``data``/``liquidations``/``params``/``overrides`` as in :func:`liqlab.validate.validate` (the
-    leverage SET comes from the params; the fit chooses its weights). ``truth``: the simulator's truth
-    (folder or dict with ``leverages`` and ``leverage_weights``); "auto" looks for ``truth/`` in or
-    next to the data folder. Returns a :class:`FitResult`.
+    ``data``/``liquidations``/``params``/``overrides`` as in :func:`liqlab.validate.validate`: the
+    leverage SET comes from the params, and their mix is the prior kept by leverages the training
+    window never crossed. ``truth``: the simulator's truth (folder or dict with ``leverages`` and
+    ``leverage_weights``); "auto" looks for ``truth/`` in or next to the data folder. Returns a
+    :class:`FitResult`.
     """
     from .heatmap import build_heatmap
-    from .params import LEVERAGE_PRESETS, preset_weights
 
     t0 = time.perf_counter()
     if not 0 < train_fraction < 1:
         raise ParameterError(f"train_fraction: must be in (0, 1), got {train_fraction}")
-    if passes < 0:
-        raise ParameterError(f"passes: must be >= 0, got {passes}")
     bad = [r for r in oi_rules if r not in OI_RULES]
     if bad or not oi_rules:
         raise ParameterError(f"oi_rules: choose from {list(OI_RULES)}, got {list(oi_rules)}")
-    try:
-        half_lives = tuple(float(h) for h in half_lives)
-    except (TypeError, ValueError):
-        raise ParameterError(f"half_lives: need numbers of hours, got {list(half_lives)}") from None
-    if not half_lives or any(not h > 0 for h in half_lives):
-        raise ParameterError(f"half_lives: need positive hours (inf = no decay), got {list(half_lives)}")
-    presets = tuple(presets) if presets is not None else tuple(LEVERAGE_PRESETS)
-    unknown = [p for p in presets if p not in LEVERAGE_PRESETS]
-    if unknown or not presets:
-        raise ParameterError(f"presets: choose from {list(LEVERAGE_PRESETS)}, got {list(presets)}")
+    half_lives = _grid("half_lives", half_lives, "positive hours (inf = no decay)", lambda h: h > 0)
+    half_life_exponents = _grid("half_life_exponents", half_life_exponents, "numbers in [0, 3]",
+                                lambda g: 0.0 <= g <= 3.0)
 
     data = V._load(data)
     realized = V._load(liquidations) if liquidations is not None else data
@@ -309,99 +437,94 @@ def fit(
     bars = [V.step_bars(d, start, end) for d in V._venue_datasets(data)]
     real_l, real_s = V.realized_per_step(realized, start, end)
     sweeps = {rule: _Sweeps(hm, data, bars) for rule, hm in builds.items()}
-    K = len(p0.leverages)
-    sl0, ss0 = sweeps[oi_rules[0]].swept(p0.half_life_hours, np.full(K, 1.0 / K))
+    prior = p0.weights()
+    sl0, ss0 = sweeps[p0.oi_decrease].swept(p0.half_life_hours, prior, p0.half_life_exponent)
     valid = np.isfinite(sl0) & np.isfinite(ss0) & np.isfinite(real_l) & np.isfinite(real_s)
     train, test, cut = _split(valid, train_fraction)
     ctx = _Context(real_l=real_l, real_s=real_s, train=train, test=test)
+    # which layers the training window crossed: decided once, with the starting dynamics, so every
+    # configuration estimates the same coefficients
+    share = _layer_share(sweeps[p0.oi_decrease], p0.half_life_hours, p0.half_life_exponent, prior, train)
+    ident = share >= IDENTIFIABLE_SHARE
 
     trials: list[dict[str, Any]] = []
-    n_total = len(oi_rules) * len(presets) * len(half_lives) + passes * K * len(WEIGHT_FACTORS) + len(half_lives)
-    bar = _progress(n_total, progress)
+    bar = _progress(len(oi_rules) * len(half_life_exponents) * len(half_lives), progress)
 
-    def score(rule: str, hl: float, w: np.ndarray, mask: np.ndarray) -> float:
-        sl, ss = sweeps[rule].swept(hl, w)
+    def score(rule: str, hl: float, gamma: float, w: np.ndarray, mask: np.ndarray) -> float:
+        sl, ss = sweeps[rule].swept(hl, w, gamma)
         return objective(sl, ss, ctx.real_l, ctx.real_s, mask)
 
-    def evaluate(stage: str, rule: str, hl: float, w: np.ndarray, preset: str | None = None) -> float:
-        val = score(rule, hl, w, train)
-        # the test-window objective is recorded for the report only; the search never reads it
-        trials.append({"stage": stage, "oi_decrease": rule, "half_life_hours": hl, "preset": preset,
-                       "weights": [round(float(x), 6) for x in np.asarray(w) / np.sum(w)], "objective": val,
-                       "objective_test": score(rule, hl, w, test)})
-        bar.update(1)
-        return val
-
-    # 1. grid: OI rule x preset x half-life
-    best = (-math.inf, oi_rules[0], half_lives[0], presets[0])
+    best: tuple[float, str, float, float, MixFit] | None = None
     for rule in oi_rules:
-        for preset in presets:
+        for gamma in half_life_exponents:
             for hl in half_lives:
-                val = evaluate("grid", rule, hl, preset_weights(preset, p0.leverages), preset)
-                if val > best[0] + 1e-12:
-                    best = (val, rule, hl, preset)
-    best_val, rule, hl, preset = best
-
-    # 2. coordinate descent on the weights
-    w = preset_weights(preset, p0.leverages)
-    for i in range(passes):
-        moved = False
-        for k in range(K):
-            cand = (best_val, None)
-            for f in WEIGHT_FACTORS:
-                c = w.copy()
-                c[k] = (1.0 / K) if (c[k] == 0 and f > 0) else c[k] * f
-                if c.sum() <= 0 or np.allclose(c / c.sum(), w):
-                    bar.update(1)
-                    continue
-                c = c / c.sum()
-                val = evaluate("weights", rule, hl, c)
-                if val > cand[0] + tol:
-                    cand = (val, c)
-            if cand[1] is not None:
-                best_val, w = cand[0], cand[1]
-                moved = True
-        if not moved:
-            bar.update((passes - i - 1) * K * len(WEIGHT_FACTORS))
-            break
-
-    # 3. half-life again with the fitted weights
-    for h in half_lives:
-        val = evaluate("half_life", rule, h, w)
-        if val > best_val + tol:
-            best_val, hl = val, h
+                mf = sweeps[rule].mix(hl, gamma, prior, ctx, ident)
+                val = score(rule, hl, gamma, mf.weights, train)
+                # the test-window objective is recorded for the report only; the search never reads it
+                trials.append({"oi_decrease": rule, "half_life_exponent": gamma, "half_life_hours": hl,
+                               "weights": [round(float(x), 6) for x in mf.weights], "objective": val,
+                               "objective_test": score(rule, hl, gamma, mf.weights, test),
+                               "swept_mass": mf.swept_mass, "deviance": mf.deviance,
+                               "intercept_long": mf.intercepts[0], "intercept_short": mf.intercepts[1]})
+                bar.update(1)
+                if best is None or val > best[0] + 1e-12:
+                    best = (val, rule, hl, gamma, mf)
     bar.close()
+    best_val, rule, hl, gamma, mf = best
 
-    w_out = tuple(round(float(x), 6) for x in w / w.sum())
-    fitted = p0.replace(oi_decrease=rule, half_life_hours=hl, leverage_weights=w_out, leverage_preset=preset)
-    hm_fit = builds[rule].with_params(leverage_weights=w_out, leverage_preset=preset, half_life_hours=hl)
+    w_out = tuple(round(float(x), 6) for x in mf.weights)
+    fitted = p0.replace(oi_decrease=rule, half_life_hours=hl, half_life_exponent=gamma, leverage_weights=w_out)
+    hm_fit = builds[rule].with_params(leverage_weights=w_out, half_life_hours=hl, half_life_exponent=gamma)
     hm_start = builds[p0.oi_decrease].with_params(leverage_preset=p0.leverage_preset,
                                                   leverage_weights=p0.leverage_weights,
-                                                  half_life_hours=p0.half_life_hours)
+                                                  half_life_hours=p0.half_life_hours,
+                                                  half_life_exponent=p0.half_life_exponent)
     window = (pd.Timestamp(start[cut]).tz_localize("UTC"), None)
     val = V.validate(data, realized, heatmap=hm_fit, window=window, side_splits=None, n_boot=n_boot)
     rep = val.report
     rep0 = V.validate(data, realized, heatmap=hm_start, window=window, side_splits=None, n_boot=n_boot).report
-    obj_test = score(rule, hl, np.asarray(w_out), test)
-    obj_test0 = score(p0.oi_decrease, p0.half_life_hours, p0.weights(), test)
+    obj_test = score(rule, hl, gamma, np.asarray(w_out), test)
+    obj_test0 = score(p0.oi_decrease, p0.half_life_hours, p0.half_life_exponent, prior, test)
     tr_idx, te_idx = np.flatnonzero(train), np.flatnonzero(test)
-    truth_info = _truth_distance(truth, data, fitted, _layer_share(sweeps[rule], hl, w, train))
+    truth_info = _truth_distance(truth, data, fitted, share, mf)
     if truth_info is not None:
-        # the objective at the TRUE mix (same rule and half-life): is the truth the objective's optimum?
+        # the objective at the TRUE mix (same dynamics): is the truth the objective's optimum?
         tw = dict(zip(truth_info["notional"]["true_leverages"], truth_info["notional"]["true_weights"]))
         wt = np.array([tw.get(float(l), 0.0) for l in p0.leverages])
         if wt.sum() > 0:
-            truth_info["objective_train_true_mix"] = score(rule, hl, wt, train)
-            truth_info["objective_test_true_mix"] = score(rule, hl, wt, test)
+            truth_info["objective_train_true_mix"] = score(rule, hl, gamma, wt, train)
+            truth_info["objective_test_true_mix"] = score(rule, hl, gamma, wt, test)
             truth_info["true_mix_coverage"] = float(wt.sum() / sum(tw.values()))
     return FitResult(
         params=fitted, start_params=p0, objective_train=float(best_val), objective_test=obj_test,
         objective_test_start=obj_test0,
         train=(_fmt(start[tr_idx[0]]), _fmt(end[tr_idx[-1]])), test=(_fmt(start[te_idx[0]]), _fmt(end[te_idx[-1]])),
         trials=pd.DataFrame(trials), test_report=rep, test_report_start=rep0, test_series=val.series,
-        truth=truth_info,
+        mix=_mix_summary(p0.leverages, prior, share, mf), truth=truth_info,
         seconds=time.perf_counter() - t0,
     )
+
+
+def _grid(name: str, values: Sequence[float], what: str, ok) -> tuple[float, ...]:
+    try:
+        out = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name}: need {what}, got {list(values)}") from None
+    if not out or not all(ok(v) for v in out):
+        raise ParameterError(f"{name}: need {what}, got {list(values)}")
+    return out
+
+
+def _mix_summary(leverages, prior: np.ndarray, share: np.ndarray, mf: MixFit) -> dict[str, Any]:
+    """How the fitted mix was made: per leverage the prior, the swept share, the β and the weight."""
+    return {"leverages": [float(x) for x in leverages], "prior_weights": [float(x) for x in prior],
+            "layer_swept_share": [float(x) for x in share], "identifiable": [bool(x) for x in mf.identifiable],
+            "coef": [float(x) for x in mf.coef], "weights": [float(x) for x in mf.weights],
+            "swept_mass": mf.swept_mass, "intercepts_usd_per_step": list(mf.intercepts),
+            "irls_iterations": mf.iterations,
+            "note": ("weights of identifiable leverages (levels crossed in training) come from the quasi-Poisson "
+                     "regression of realized liquidations on the layer sweeps (coef = β); the others keep the "
+                     "prior weight; swept_mass = Σβ")}
 
 
 def _progress(total: int, progress: bool | None):
@@ -413,21 +536,19 @@ def _progress(total: int, progress: bool | None):
     return tqdm(total=total, desc="fit", unit="cfg", disable=disable, leave=False)
 
 
-IDENTIFIABLE_SHARE = 0.01  # a leverage layer is identifiable if it holds >= 1% of the swept notional
-
-
-def _layer_share(sw: _Sweeps, hl: float, w: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _layer_share(sw: _Sweeps, hl: float, gamma: float, w: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Share of the (unweighted) swept notional per leverage layer over the ``mask`` steps (K,).
 
     Every layer receives the same deposits, so this says how often each leverage's levels were
     actually crossed; a layer that is never crossed cannot be identified from sweeps (its weight
     changes no step's ranking)."""
-    SL, SS = sw.layers(hl, np.asarray(w, float) / np.sum(w))
+    SL, SS = sw.layers(hl, np.asarray(w, float) / np.sum(w), gamma)
     tot = np.nansum(np.where(mask, SL, 0.0), axis=1) + np.nansum(np.where(mask, SS, 0.0), axis=1)
     return tot / tot.sum() if tot.sum() > 0 else tot
 
 
-def _truth_distance(truth, data, fitted, layer_share: np.ndarray | None = None) -> dict | None:
+def _truth_distance(truth, data, fitted, layer_share: np.ndarray | None = None,
+                    mf: MixFit | None = None) -> dict | None:
     """Distance of the fitted leverage mix to the simulator's true one (None when no truth is known).
 
     The true mix is the truth's ``leverage_weights`` (liqlab.simulation: shares of new USD notional by
@@ -435,7 +556,8 @@ def _truth_distance(truth, data, fitted, layer_share: np.ndarray | None = None) 
     positions), when present, is compared too. ``identifiable``: the same distance restricted to the
     leverages whose levels were actually crossed in the training window (both mixes renormalised
     there): a leverage whose levels price never reaches leaves no trace in realized sweeps, so its
-    weight cannot be learnt from them. Presets' distances are given for scale.
+    weight cannot be learnt from them. ``swept_mass``: the regression's Σβ next to the true weight mass
+    on those leverages. Presets' distances are given for scale.
     """
     cfg = _truth_config(truth, data)
     if cfg is None:
@@ -468,6 +590,8 @@ def _truth_distance(truth, data, fitted, layer_share: np.ndarray | None = None) 
         if ident and sum(a) > 0 and sum(b) > 0:
             out["identifiable"] = {"leverages": ident, "fitted_weights": [x / sum(a) for x in a],
                                    "true_weights": [x / sum(b) for x in b], **weights_distance(ident, a, ident, b)}
+            if mf is not None:
+                out["identifiable"]["swept_mass"] = {"fitted": mf.swept_mass, "true": float(sum(b))}
     out["note"] = ("total_variation / mean_log_leverage_diff: fitted vs the true USD-notional mix over all "
                    "leverages; identifiable: the same over the leverages whose levels were crossed in training")
     return out

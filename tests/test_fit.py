@@ -54,6 +54,80 @@ def test_objective_is_mean_spearman_on_mask():
     assert F.objective(np.ones(20), x, x, x, mask) == pytest.approx(0.5)  # undefined side counts 0
 
 
+# ------------------------------------------------------------------------------- mix regression
+
+
+def _layers(K=4, T=400, seed=0):
+    rng = np.random.default_rng(seed)
+    # sparse, heavy-tailed sweeps (most steps sweep nothing from a layer), USD
+    SL = rng.pareto(1.5, (K, T)) * 1e6 * (rng.random((K, T)) < 0.3)
+    SS = rng.pareto(1.5, (K, T)) * 1e6 * (rng.random((K, T)) < 0.3)
+    return SL, SS
+
+
+def test_mix_regression_exact_data_gives_the_true_coefficients():
+    SL, SS = _layers()
+    beta = np.array([0.3, 0.1, 0.0, 0.2])
+    rl, rs = beta @ SL + 5e4, beta @ SS + 1e4
+    mask = np.ones(SL.shape[1], bool)
+    res = F.mix_regression(SL, SS, rl, rs, mask, np.ones(4, bool), np.full(4, 0.25))
+    np.testing.assert_allclose(res.coef, beta, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(res.intercepts, (5e4, 1e4), rtol=1e-5)
+    np.testing.assert_allclose(res.weights, beta / beta.sum(), atol=1e-8)
+    assert res.swept_mass == pytest.approx(0.6) and res.deviance == pytest.approx(0.0, abs=1e-3)
+    # a layer left out keeps its prior weight; the others share the rest in proportion to beta
+    ident = np.array([True, True, True, False])
+    prior = np.array([0.1, 0.2, 0.3, 0.4])
+    res = F.mix_regression(SL, SS, beta[:3] @ SL[:3], beta[:3] @ SS[:3], mask, ident, prior)
+    np.testing.assert_allclose(res.weights, [0.6 * 0.75, 0.6 * 0.25, 0.0, 0.4], atol=1e-8)
+    assert res.coef[3] == 0.0
+
+
+def test_mix_regression_recovers_the_mix_from_noisy_counts():
+    """Realized = a compound-Poisson draw around the model (liquidations come in chunks of $50k)."""
+    SL, SS = _layers(T=3000, seed=1)
+    beta = np.array([0.05, 0.3, 0.15, 0.0])
+    rng = np.random.default_rng(2)
+    chunk = 5e4
+    rl = rng.poisson((beta @ SL + 2e4) / chunk) * chunk
+    rs = rng.poisson((beta @ SS + 2e4) / chunk) * chunk
+    res = F.mix_regression(SL, SS, rl, rs, np.ones(3000, bool), np.ones(4, bool), np.full(4, 0.25))
+    np.testing.assert_allclose(res.coef, beta, atol=0.01)
+    assert F.weights_distance([1, 2, 3, 4], res.weights, [1, 2, 3, 4], beta)["total_variation"] < 0.03
+
+
+def test_mix_regression_uses_only_masked_finite_steps_and_falls_back_to_the_prior():
+    SL, SS = _layers()
+    beta = np.array([0.3, 0.1, 0.05, 0.2])
+    rl, rs = beta @ SL, beta @ SS
+    mask = np.ones(SL.shape[1], bool)
+    mask[:100] = False
+    rl_bad = rl.copy()
+    rl_bad[:100] = 1e12  # outside the mask: ignored
+    rl_bad[150] = np.nan  # not finite: ignored
+    res = F.mix_regression(SL, SS, rl_bad, rs, mask, np.ones(4, bool), np.full(4, 0.25))
+    np.testing.assert_allclose(res.coef, beta, rtol=1e-6)
+    prior = np.array([1.0, 2.0, 3.0, 4.0])
+    res = F.mix_regression(SL, SS, np.zeros_like(rl), np.zeros_like(rs), mask, np.ones(4, bool), prior)
+    np.testing.assert_allclose(res.weights, prior / prior.sum())
+    with pytest.raises(ParameterError, match="shapes"):
+        F.mix_regression(SL, SS, rl, rs, mask, np.ones(3, bool), prior)
+
+
+@settings(deadline=None, max_examples=30)
+@given(st.integers(0, 10_000), hnp.arrays(np.bool_, 4), hnp.arrays(np.float64, 4, elements=st.floats(0.01, 5)))
+def test_mix_regression_weights_are_a_mix_that_keeps_the_prior_where_nothing_is_known(seed, ident, prior):
+    SL, SS = _layers(T=100, seed=seed)
+    rng = np.random.default_rng(seed)
+    rl, rs = rng.random(100) * 1e6, rng.random(100) * 1e6
+    res = F.mix_regression(SL, SS, rl, rs, np.ones(100, bool), ident, prior)
+    assert res.weights.sum() == pytest.approx(1.0) and (res.weights >= 0).all() and (res.coef >= 0).all()
+    assert (res.coef[~ident] == 0).all()
+    p = prior / prior.sum()
+    if (~ident).any() and ident.any() and res.coef.sum() > 0:
+        np.testing.assert_allclose(res.weights[~ident], p[~ident], rtol=1e-9)
+
+
 # ---------------------------------------------------------------------------------- with the engine
 
 
@@ -98,17 +172,23 @@ def _realized_from_map(sim, **params):
 
 
 def test_fit_recovers_a_known_configuration(sim, tmp_path):
-    from liqlab.params import HeatmapParams, preset_weights
+    from liqlab.params import HeatmapParams
 
-    truth = {"oi_decrease": "ignore", "leverage_preset": "retail-high", "half_life_hours": 24.0}
-    liq = _realized_from_map(sim, **truth)
+    # high leverages only, so that price crosses every layer's levels in these three days
+    lev = (25.0, 50.0, 75.0, 100.0, 125.0)
+    true_w = np.array([0.1, 0.4, 0.05, 0.3, 0.15])
+    truth = {"oi_decrease": "ignore", "leverage_weights": tuple(true_w), "half_life_hours": 24.0}
+    liq = _realized_from_map(sim, leverages=lev, **truth)
     res = F.fit(sim, liquidations=liq, oi_rules=("proportional", "ignore"), half_lives=(24.0, 168.0),
-                presets=("balanced", "retail-high"), passes=1, n_boot=20, truth=None, progress=False)
+                half_life_exponents=(0.0, 1.0), leverages=lev, n_boot=20, truth=None, progress=False)
     p = res.params
+    assert all(res.mix["identifiable"])
     assert res.objective_train == pytest.approx(1.0)
-    assert p.oi_decrease == "ignore" and p.half_life_hours == 24.0
-    d = F.weights_distance(p.leverages, p.weights(), p.leverages, preset_weights("retail-high", p.leverages))
-    assert d["total_variation"] < 1e-5
+    assert p.oi_decrease == "ignore" and p.half_life_hours == 24.0 and p.half_life_exponent == 0.0
+    # realized = the map's sweep exactly, so β = the true weights and the intercepts vanish
+    np.testing.assert_allclose(p.weights(), true_w, atol=1e-5)
+    np.testing.assert_allclose(res.mix["coef"], true_w, rtol=1e-4)
+    assert max(res.mix["intercepts_usd_per_step"]) < 1e-6 * np.nanmean(liq.liquidations["value"])
     assert res.objective_test == pytest.approx(1.0)
     assert res.test_report["heatmap"]["long"]["spearman"] == pytest.approx(1.0)
     assert set(res.test_report["baselines"]) >= {"excursion_oi", "abs_return_oi", "naive_map"}
@@ -120,13 +200,14 @@ def test_fit_recovers_a_known_configuration(sim, tmp_path):
     json.dumps(res.to_dict())
 
 
-def test_fit_never_loses_to_its_start_on_the_training_window(sim):
-    res = F.fit(sim, oi_rules=("proportional",), half_lives=(24.0, 168.0), presets=("balanced", "uniform"),
-                passes=1, n_boot=20, progress=False)
-    start = res.trials[(res.trials.stage == "grid") & (res.trials.preset == "balanced")
-                       & (res.trials.half_life_hours == 168.0)]
-    assert len(start) == 1
-    assert res.objective_train >= float(start.objective.iloc[0]) - 1e-12
+def test_fit_picks_the_best_training_configuration_and_reports_the_truth(sim):
+    res = F.fit(sim, oi_rules=("proportional",), half_lives=(24.0, 168.0), half_life_exponents=(0.0, 1.0),
+                n_boot=20, progress=False)
+    t = res.trials
+    assert len(t) == 4 and set(t.half_life_exponent) == {0.0, 1.0}
+    assert res.objective_train == pytest.approx(float(t.objective.max()))
+    row = t.loc[t.objective.idxmax()]
+    assert (res.params.half_life_hours, res.params.half_life_exponent) == (row.half_life_hours, row.half_life_exponent)
     assert res.truth is not None  # truth/ found next to the simulated collection
     assert 0 <= res.truth["total_variation"] <= 1
     assert set(res.truth) >= {"notional", "by_count", "fitted_weights", "layer_swept_share"}
@@ -135,6 +216,7 @@ def test_fit_never_loses_to_its_start_on_the_training_window(sim):
     ident = res.truth["identifiable"]
     assert set(ident["leverages"]) == {l for l, s in zip(res.params.leverages, share) if s >= F.IDENTIFIABLE_SHARE}
     assert 0 <= ident["total_variation"] <= 1
+    assert ident["swept_mass"]["fitted"] == pytest.approx(sum(res.mix["coef"]))
     assert -1 <= res.truth["objective_train_true_mix"] <= 1 and -1 <= res.truth["objective_test_true_mix"] <= 1
     assert res.test_report["synthetic"] is True
 
@@ -144,10 +226,10 @@ def test_fit_rejects_bad_parameters(sim):
         F.fit(sim, oi_rules=("sometimes",))
     with pytest.raises(ParameterError, match="half_lives"):
         F.fit(sim, half_lives=(0.0,))
+    with pytest.raises(ParameterError, match="half_life_exponents"):
+        F.fit(sim, half_life_exponents=(5.0,))
     with pytest.raises(ParameterError, match="train_fraction"):
         F.fit(sim, train_fraction=1.5)
-    with pytest.raises(ParameterError, match="presets"):
-        F.fit(sim, presets=("yolo",))
 
 
 def test_cli_fit_writes_params_usable_by_heatmap(small_sim, tmp_path, capsys):
@@ -157,7 +239,7 @@ def test_cli_fit_writes_params_usable_by_heatmap(small_sim, tmp_path, capsys):
     out = tmp_path / "p.yaml"
     rep = tmp_path / "fit.json"
     rc = main(["fit", str(small_sim), "--out", str(out), "--json", str(rep), "--half-lives", "24,inf",
-               "--oi-rules", "ignore", "--presets", "balanced", "--passes", "1", "--n-boot", "20", "--no-progress"])
+               "--oi-rules", "ignore", "--half-life-exponents", "0", "--n-boot", "20", "--no-progress"])
     assert rc == 0
     text = capsys.readouterr().out
     assert "fitted:" in text and "[synthetic data]" in text
@@ -165,3 +247,4 @@ def test_cli_fit_writes_params_usable_by_heatmap(small_sim, tmp_path, capsys):
     assert p.oi_decrease == "ignore" and p.half_life_hours in (24.0, math.inf)
     assert json.loads(rep.read_text())["params"] == p.to_dict()
     assert main(["fit", str(small_sim), "--out", str(out), "--half-lives", "x"]) == 2
+    assert main(["fit", str(small_sim), "--out", str(out), "--half-life-exponents", "x"]) == 2

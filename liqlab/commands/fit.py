@@ -5,7 +5,7 @@ from __future__ import annotations
 HELP = "fit leverage mix, half-life and OI-decrease rule to realized liquidations (train, then test later)"
 
 
-def _floats(text: str) -> list[float]:
+def _floats(text: str, option: str = "--half-lives") -> list[float]:
     from ..errors import ParameterError
 
     out = []
@@ -14,7 +14,7 @@ def _floats(text: str) -> list[float]:
         try:
             out.append(float("inf") if x in ("inf", "none") else float(x))
         except ValueError:
-            raise ParameterError(f"--half-lives: not a number: {x!r}") from None
+            raise ParameterError(f"{option}: not a number: {x!r}") from None
     return out
 
 
@@ -31,8 +31,8 @@ def add_arguments(p):
     p.add_argument("--train-fraction", type=float, default=None, help="first fraction of steps used to fit (0.6)")
     p.add_argument("--half-lives", default=None, help="half-life grid in hours, comma separated (inf = no decay)")
     p.add_argument("--oi-rules", default=None, help="OI-decrease rules to try, comma separated")
-    p.add_argument("--presets", default=None, help="leverage presets to start from, comma separated")
-    p.add_argument("--passes", type=int, default=None, help="coordinate-descent passes over the weights (2)")
+    p.add_argument("--half-life-exponents", default=None,
+                   help="leverage exponents γ of the half-life to try, comma separated (0,1)")
     p.add_argument("--truth", default="auto", help="simulator truth folder (default: truth/ next to DATA if any)")
     p.add_argument("--n-boot", type=int, default=None, help="bootstrap replications in the test report (500)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -50,10 +50,8 @@ def run(args) -> int:
         kw["half_lives"] = _floats(args.half_lives)
     if args.oi_rules:
         kw["oi_rules"] = [s.strip() for s in args.oi_rules.split(",") if s.strip()]
-    if args.presets:
-        kw["presets"] = [s.strip() for s in args.presets.split(",") if s.strip()]
-    if args.passes is not None:
-        kw["passes"] = args.passes
+    if args.half_life_exponents:
+        kw["half_life_exponents"] = _floats(args.half_life_exponents, "--half-life-exponents")
     if args.n_boot is not None:
         kw["n_boot"] = args.n_boot
     truth = None if args.truth in ("none", "") else args.truth
@@ -64,6 +62,7 @@ def run(args) -> int:
         atomic.write_json(args.json, res.to_dict())
     p = res.params
     print(f"fitted: oi_decrease={p.oi_decrease} half_life_hours={p.half_life_hours} "
+          f"half_life_exponent={p.half_life_exponent:g} "
           f"weights={dict(zip([f'{x:g}x' for x in p.leverages], [round(float(w), 3) for w in p.weights()]))}")
     print(f"objective (mean Spearman): train {res.objective_train:.3f}; test {res.objective_test:.3f} "
           f"(start params {res.objective_test_start:.3f})")
@@ -75,6 +74,9 @@ def run(args) -> int:
             i = t["identifiable"]
             line += (f"; {i['total_variation']:.3f} over the leverages whose levels were crossed "
                      f"({', '.join(f'{x:g}x' for x in i['leverages'])})")
+            if "swept_mass" in i:
+                line += (f"; their weight mass implied by the regression {i['swept_mass']['fitted']:.3f} "
+                         f"(true {i['swept_mass']['true']:.3f})")
         print(line)
         if "objective_train_true_mix" in t:
             print(f"objective at the true mix (same rule and half-life): train {t['objective_train_true_mix']:.4f}, "
