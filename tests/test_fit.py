@@ -148,8 +148,8 @@ def test_layer_sweeps_equal_the_weighted_map_sweep(sim):
         bars = [V.step_bars(d, start, end) for d in sim]
         sw = F._Sweeps(hm, sim, bars)
         w = preset_weights("retail-high", hm.params.leverages)
-        got_l, got_s = sw.swept(48.0, w)
-        hm2 = hm.with_params(leverage_preset="retail-high", half_life_hours=48.0)
+        got_l, got_s = sw.swept(48.0, w, 0.5)
+        hm2 = hm.with_params(leverage_preset="retail-high", half_life_hours=48.0, half_life_exponent=0.5)
         want_l, want_s = V.heatmap_swept(hm2, sim, bars)
         np.testing.assert_allclose(got_l[1:], want_l[1:], rtol=1e-5, atol=1e-3)
         np.testing.assert_allclose(got_s[1:], want_s[1:], rtol=1e-5, atol=1e-3)
@@ -177,7 +177,7 @@ def test_fit_recovers_a_known_configuration(sim, tmp_path):
     # high leverages only, so that price crosses every layer's levels in these three days
     lev = (25.0, 50.0, 75.0, 100.0, 125.0)
     true_w = np.array([0.1, 0.4, 0.05, 0.3, 0.15])
-    truth = {"oi_decrease": "ignore", "leverage_weights": tuple(true_w), "half_life_hours": 24.0}
+    truth = {"oi_decrease": "ignore", "leverage_weights": tuple(true_w), "half_life_hours": 24.0, "half_life_exponent": 0.0}
     liq = _realized_from_map(sim, leverages=lev, **truth)
     res = F.fit(sim, liquidations=liq, oi_rules=("proportional", "ignore"), half_lives=(24.0, 168.0),
                 half_life_exponents=(0.0, 1.0), leverages=lev, n_boot=20, truth=None, progress=False)
