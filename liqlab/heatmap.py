@@ -2,11 +2,15 @@
 
 Two stages:
 
-1. the *fine pass* (this module, numpy): per venue, bars and open-interest observations become per-step
+1. the *fine pass* (this module): per venue, bars and open-interest observations become per-step
    inputs — fresh deposits per leverage layer (CSR), clearing thresholds, OI factors, removals, funding
    shifts — held in a :class:`Replay`;
 2. the *step recursion* (:mod:`liqlab.kernel`): decay, clearing, removal, deposits and max age, per
    leverage layer. ``Heatmap.with_params`` re-runs only this stage.
+
+The fine pass and the assembly's weighted sums are numpy with numba twins of their hot loops in
+:mod:`liqlab.fine_kernels` (same float64 operations in the same order: the same arrays), selected like
+the step recursion (``use_numba``, ``LIQLAB_NO_NUMBA=1``).
 
 Units: USD notional (quote currency) per price bin; times are UTC, ``times[j]`` is the END of step j.
 Arrays are time × price (T, B); layers are leverage × time × price (K, T, B).
@@ -15,6 +19,7 @@ Arrays are time × price (T, B); layers are leverage × time × price (K, T, B).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -298,7 +303,7 @@ def _spread_range(lp_lo: np.ndarray, lp_hi: np.ndarray, edges: np.ndarray):
     frac = np.clip(hi - lo, 0.0, None) / width[rows]
     covered = np.bincount(rows, weights=frac, minlength=n)
     # point masses (zero width): the bin holding the point
-    pb = np.searchsorted(edges, lp_lo, "right") - 1
+    pb = b0
     pin = point & (pb >= 0) & (pb < B) & np.isfinite(lp_lo)
     prow = np.flatnonzero(pin)
     rows = np.concatenate([rows, prow])
@@ -308,13 +313,82 @@ def _spread_range(lp_lo: np.ndarray, lp_hi: np.ndarray, edges: np.ndarray):
     return rows, bins, frac, np.clip(1.0 - covered, 0.0, 1.0)
 
 
-def fine_pass(ds, params: HeatmapParams, t0_ns: int, T: int, edges: np.ndarray, notes: list[str]) -> VenueReplay:
+def _deposits_numpy(j_obs: np.ndarray, amount: np.ndarray, e_lo: np.ndarray, e_hi: np.ndarray, thr: np.ndarray,
+                    is_long: bool, a: np.ndarray, b: np.ndarray, q_w: np.ndarray, edges: np.ndarray, T: int):
+    """One side's fresh-deposit CSR and off-grid USD (numpy; ``liqlab.fine_kernels`` is its numba twin).
+
+    Per deposit i (n,): step ``j_obs``, ``amount`` USD per layer (unweighted), entry range
+    ``e_lo``..``e_hi`` (USD), ``thr`` clearing threshold of the step's later bars (long: bins ≥ thr are
+    cleared; short: bins ≤ thr). ``a``, ``b`` (K, Q): LP = a·entry + b; ``q_w`` (Q,) size-node shares.
+    Rows are (i, k, q) in that order. Returns ((ptr, k, b, v) CSR by step, dropped (K,) USD off the grid).
+    """
+    K, Q = a.shape
+    B = len(edges) - 1
+    rows_obs = np.repeat(np.arange(len(j_obs)), K * Q)
+    rows_kq = np.tile(np.arange(K * Q), len(j_obs))
+    rows_k = rows_kq // Q
+    aa = a.ravel()[rows_kq]
+    bb_ = b.ravel()[rows_kq]
+    lp1 = aa * e_lo[rows_obs] + bb_
+    lp2 = aa * e_hi[rows_obs] + bb_
+    lp_lo = np.minimum(lp1, lp2)
+    lp_hi = np.maximum(lp1, lp2)
+    amt = amount[rows_obs] if Q == 1 else amount[rows_obs] * q_w[rows_kq % Q]
+    ok = np.isfinite(lp_lo) & np.isfinite(lp_hi)
+    lp_lo = np.where(ok, lp_lo, -1.0)
+    lp_hi = np.where(ok, lp_hi, -1.0)
+    r, bins, frac, offg = _spread_range(lp_lo, lp_hi, edges)
+    # off-grid mass (finite LP outside the grid) is reported; unsupported leverage is not deposited
+    dropped = np.zeros(K)
+    np.add.at(dropped, rows_k, np.where(ok, offg * amt, 0.0))
+    vals = amt[r] * frac
+    t_r = thr[rows_obs[r]]
+    alive = (bins < t_r) if is_long else (bins > t_r)
+    alive &= vals > 0
+    return _to_csr(j_obs[rows_obs[r]][alive], rows_k[r][alive], bins[alive], vals[alive], T, K, B), dropped
+
+
+def _compiled(name: str, use_numba: bool | None):
+    """The numba kernel ``name`` of liqlab.fine_kernels when numba is wanted (``kernel._want_numba``) and
+    loads; else None (the numpy twin runs)."""
+    from .kernel import _want_numba
+
+    if not _want_numba(use_numba):
+        return None
+    from .fine_kernels import compiled
+
+    return compiled(name)
+
+
+def _deposit_function(use_numba: bool | None, j_obs: np.ndarray):
+    """``_deposits_numpy`` or its numba twin (same arguments, same arrays); numba needs deposits in step order."""
+    fn = _compiled("deposits", use_numba) if len(j_obs) < 2 or (np.diff(j_obs) >= 0).all() else None
+    if fn is None:
+        return _deposits_numpy
+    from .fine_kernels import deposits
+
+    return functools.partial(deposits, fn)
+
+
+def _searchsorted(a: np.ndarray, x: np.ndarray, side: str, use_numba: bool | None) -> np.ndarray:
+    """``np.searchsorted(a, x, side)`` as int64; the numba twin walks from the previous answer (bars move little)."""
+    fn = _compiled("search", use_numba)
+    if fn is None:
+        return np.searchsorted(a, x, side).astype(np.int64)
+    from .fine_kernels import search
+
+    return search(fn, a, x, side)
+
+
+def fine_pass(ds, params: HeatmapParams, t0_ns: int, T: int, edges: np.ndarray, notes: list[str], *,
+              use_numba: bool | None = None) -> VenueReplay:
     """Per-step inputs of one venue (docs/DESIGN.md, "Fine pass") on the shared grid.
 
     Open interest at ts t is the OI at that instant; a deposit at t uses the bars with open time in
     [t_prev, t) and belongs to the step j with start_j < t <= end_j; later bars of step j clear it.
     A gap t − t_prev > ``oi_max_gap_hours`` (or a zero previous OI) resets the baseline: no deposit and
-    no removal across the gap.
+    no removal across the gap. ``use_numba``: None = the numba kernels unless LIQLAB_NO_NUMBA=1 (the
+    numpy path gives the same arrays).
     """
     venue = ds.venue
     step_ns = int(round(params.step_hours * 3600e9))
@@ -342,8 +416,8 @@ def fine_pass(ds, params: HeatmapParams, t0_ns: int, T: int, edges: np.ndarray, 
             clear_lo = clear_hi = mark
         else:
             notes.append(f"{venue}: clearing='mark' but no mark_close column; cleared by high/low")
-    lo_u = np.searchsorted(centres, clear_lo, "left").astype(np.int64)          # long bins b >= lo_u cleared
-    hi_u = (np.searchsorted(centres, clear_hi, "right") - 1).astype(np.int64)   # short bins b <= hi_u cleared
+    lo_u = _searchsorted(centres, clear_lo, "left", use_numba)        # long bins b >= lo_u cleared
+    hi_u = _searchsorted(centres, clear_hi, "right", use_numba) - 1   # short bins b <= hi_u cleared
     LO = np.full(T, B, dtype=np.int64)
     HI = np.full(T, -1, dtype=np.int64)
     np.minimum.at(LO, sb, lo_u)
@@ -443,7 +517,6 @@ def fine_pass(ds, params: HeatmapParams, t0_ns: int, T: int, edges: np.ndarray, 
             # entry price
             ref = float(np.median(cl))
             a_l, b_l, a_s, b_s, q_w, minfo = _lp_coefficients(ds, params, ref)
-            Q = len(q_w)
             info["margin"] = minfo
             if "unsupported_leverages" in minfo:
                 notes.append(f"{venue}: leverage(s) {minfo['unsupported_leverages']} exceed the tier's max leverage "
@@ -455,32 +528,12 @@ def fine_pass(ds, params: HeatmapParams, t0_ns: int, T: int, edges: np.ndarray, 
             else:
                 E_lo, E_hi = L, H
             pos = N > 0
+            deposits = _deposit_function(use_numba, j_v)
             for side, a_c, b_c, thr in (("long", a_l, b_l, thr_long), ("short", a_s, b_s, thr_short)):
                 amount = N * share[side] * after           # USD per layer (unweighted)
                 sel = np.flatnonzero(pos & (amount > 0))
-                rows_obs = np.repeat(sel, K * Q)
-                rows_kq = np.tile(np.arange(K * Q), len(sel))
-                rows_k = rows_kq // Q
-                aa = a_c.ravel()[rows_kq]
-                bb_ = b_c.ravel()[rows_kq]
-                lp1 = aa * E_lo[rows_obs] + bb_
-                lp2 = aa * E_hi[rows_obs] + bb_
-                lp_lo = np.minimum(lp1, lp2)
-                lp_hi = np.maximum(lp1, lp2)
-                amt = amount[rows_obs] if Q == 1 else amount[rows_obs] * q_w[rows_kq % Q]
-                ok = np.isfinite(lp_lo) & np.isfinite(lp_hi)
-                lp_lo = np.where(ok, lp_lo, -1.0)
-                lp_hi = np.where(ok, lp_hi, -1.0)
-                r, bins, frac, offg = _spread_range(lp_lo, lp_hi, edges)
-                # off-grid mass (finite LP outside the grid) is reported; unsupported leverage is not deposited
-                np.add.at(dropped[side], rows_k, np.where(ok, offg * amt, 0.0))
-                vals = amt[r] * frac
-                kk = rows_k[r]
-                jj = j_v[rows_obs[r]]
-                t_r = thr[rows_obs[r]]
-                alive = (bins < t_r) if side == "long" else (bins > t_r)
-                alive &= vals > 0
-                fresh[side] = _to_csr(jj[alive], kk[alive], bins[alive], vals[alive], T, K, B)
+                fresh[side], dropped[side] = deposits(j_v[sel], amount[sel], E_lo[sel], E_hi[sel], thr[sel],
+                                                      side == "long", a_c, b_c, q_w, edges, T)
     shift = np.zeros(T, dtype=np.int64)
     if params.funding_drift and ds.funding is not None and len(ds.funding) and n_bars:
         tf = _ns(ds.funding["ts"])
@@ -510,7 +563,10 @@ def _range_reduce(x: np.ndarray, a: np.ndarray, e: np.ndarray, op) -> np.ndarray
     """op-reduce x[a_i:e_i] for each i (non-empty ranges; they may overlap)."""
     if len(a) == 0:
         return np.zeros(0)
-    bounds = np.unique(np.concatenate([a, e]))
+    mark = np.zeros(len(x) + 1, dtype=bool)     # = np.unique(np.r_[a, e]), without a sort
+    mark[a] = True
+    mark[e] = True
+    bounds = np.flatnonzero(mark)
     starts = bounds[bounds < len(x)]
     red = op.reduceat(x, starts)                 # segment s = x[starts[s]:starts[s+1]]
     sa = np.searchsorted(starts, a)
@@ -603,7 +659,7 @@ def build_heatmap(data, params: HeatmapParams | dict | None = None, *, progress:
         if len(ds.ohlcv) == 0 or len(ds.open_interest) < 2:
             notes.append(f"{ds.venue}: too little data in range (bars {len(ds.ohlcv)}, OI rows {len(ds.open_interest)}); skipped")
             continue
-        venues.append(fine_pass(ds, p, t0, T, edges, notes))
+        venues.append(fine_pass(ds, p, t0, T, edges, notes, use_numba=use_numba))
     if not venues:
         raise DataError(f"{coll.path or 'data'}: no venue has bars and at least two open-interest rows in range")
     replay = Replay(venues=tuple(venues), leverages=np.asarray(p.leverages, dtype=np.float64), step_hours=p.step_hours,
@@ -651,18 +707,24 @@ def assemble(replay: Replay, params: HeatmapParams, meta: dict, *, use_numba: bo
     long_layers = short_layers = None
     venue_long: dict[str, np.ndarray] = {}
     venue_short: dict[str, np.ndarray] = {}
+    long = short = None
     for rv in sel:
         L, S = run_steps(rv, w, params.half_life_hours, A, params.oi_decrease, use_numba=use_numba,
                          half_life_exponent=params.half_life_exponent)
-        venue_long[rv.venue] = _weighted(L, w).astype(np.float32)
-        venue_short[rv.venue] = _weighted(S, w).astype(np.float32)
+        vl, vs = _weighted(L, w, use_numba), _weighted(S, w, use_numba)
+        venue_long[rv.venue] = vl.astype(np.float32)
+        venue_short[rv.venue] = vs.astype(np.float32)
         if long_layers is None:
             long_layers, short_layers = L, S
+            long, short = vl, vs        # = _weighted(long_layers, w) while there is one venue
         else:
             long_layers += L
             short_layers += S
-    long = _weighted(long_layers, w)
-    short = _weighted(short_layers, w)
+            long = short = None
+        del L, S, vl, vs
+    if long is None:
+        long = _weighted(long_layers, w, use_numba)
+        short = _weighted(short_layers, w, use_numba)
     agreement = _agreement(venue_long, venue_short, params.agreement_threshold, params.agreement_window_bins)
     close = _close(sel, T)
     meta = dict(meta)
@@ -681,12 +743,39 @@ def _csr_weighted_total(csr, w) -> float:
     return float(np.dot(np.bincount(k, weights=v, minlength=len(w)), w)) if len(v) else 0.0
 
 
-def _weighted(layers: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Σ_k w_k·layers[k] in float64 (T, B)."""
-    out = np.zeros(layers.shape[1:], dtype=np.float64)
-    for k in range(layers.shape[0]):
-        if w[k] != 0.0:
-            out += w[k] * layers[k].astype(np.float64)
+#: Elements (float64) per row block in the assembly's blocked loops: temporaries stay in the CPU cache.
+_BLOCK_ELEMS = 1 << 15
+
+
+def _block_rows(B: int) -> int:
+    """Rows of B elements per block: about _BLOCK_ELEMS elements, at least one row."""
+    return max(1, _BLOCK_ELEMS // max(B, 1))
+
+
+def _row_blocks(T: int, B: int):
+    """Slices over T rows of B elements, _block_rows(B) rows each."""
+    step = _block_rows(B)
+    return (slice(r0, min(T, r0 + step)) for r0 in range(0, T, step))
+
+
+def _weighted(layers: np.ndarray, w: np.ndarray, use_numba: bool | None = None) -> np.ndarray:
+    """Σ_k w_k·layers[k] in float64 (T, B) for layers (K, T, B): from 0, layers k = 0..K−1 in order, zero
+    weights skipped (the same sums whatever the blocking; the numba twin adds in the same order)."""
+    fn = _compiled("weighted", use_numba)
+    if fn is not None:
+        from .fine_kernels import weighted
+
+        return weighted(fn, layers, w)
+    K, T, B = layers.shape
+    out = np.zeros((T, B), dtype=np.float64)
+    tmp = np.empty((min(T, _block_rows(B)), B), dtype=np.float64)
+    for rows in _row_blocks(T, B):
+        o = out[rows]
+        t = tmp[: o.shape[0]]
+        for k in range(K):
+            if w[k] != 0.0:
+                np.multiply(layers[k, rows], w[k], out=t)
+                o += t
     return out
 
 
@@ -696,19 +785,23 @@ def _agreement(vl: dict, vs: dict, threshold: float, window: int) -> np.ndarray:
     A venue has a cluster at a cell if its own map (long + short) there is > 0 and >= ``threshold`` × its
     snapshot maximum.
     """
-    out = None
-    for v in vl:
-        m = vl[v].astype(np.float64) + vs[v]
-        mx = m.max(axis=1, keepdims=True) if m.shape[1] else np.zeros((m.shape[0], 1))
-        c = (m > 0) & (m >= threshold * mx)
-        if window > 0:
-            d = c.copy()
-            for s in range(1, window + 1):
-                d[:, s:] |= c[:, :-s]
-                d[:, :-s] |= c[:, s:]
-            c = d
-        out = c.astype(np.int8) if out is None else out + c.astype(np.int8)
-    return out if out is not None else np.zeros((0, 0), np.int8)
+    if not vl:
+        return np.zeros((0, 0), np.int8)
+    T, B = next(iter(vl.values())).shape
+    out = np.zeros((T, B), dtype=np.int8)
+    for rows in _row_blocks(T, B):
+        for v in vl:
+            m = vl[v][rows].astype(np.float64) + vs[v][rows]
+            mx = m.max(axis=1, keepdims=True) if B else np.zeros((m.shape[0], 1))
+            c = (m > 0) & (m >= threshold * mx)
+            if window > 0:
+                d = c.copy()
+                for s in range(1, window + 1):
+                    d[:, s:] |= c[:, :-s]
+                    d[:, :-s] |= c[:, s:]
+                c = d
+            out[rows] += c
+    return out
 
 
 def _close(sel, T: int) -> np.ndarray:

@@ -24,6 +24,10 @@ def test_bench_cli_prints_json_lines(capsys):
             assert key in r
         assert r["seconds"] >= 0 and r["output_bytes"] > 0
     assert rows[0]["bars"] == 3000 and rows[0]["bins"] == 40 and rows[0]["leverages"] == 8
+    for r in rows[:4]:  # year and scaling: the full build, with the fine pass and the kernel re-timed alone
+        assert r["fine_pass_seconds"] > 0 and r["kernel_seconds"] > 0 and r["steps"] * r["bins"] > 0
+        assert r["peak_over_output"] == pytest.approx(r["peak_memory_bytes"] / r["output_bytes"], rel=1e-2)
+    assert [r["bars"] for r in rows[1:4]] == [750, 1500, 3000]
 
 
 def test_bench_numpy_kernel_and_bad_case():

@@ -164,6 +164,115 @@ def test_numba_and_numpy_builds_match(coll3):
     np.testing.assert_array_equal(a.short_layers, b.short_layers)
 
 
+_REPLAY_FIELDS = ("lo", "hi", "g", "rm_long", "rm_short", "shift", "volume_usd", "close", "dropped_long", "dropped_short")
+
+
+def _assert_same_replay(a, b):
+    """Every array of two Replays equal, dtype included (NaN == NaN)."""
+    assert [v.venue for v in a.venues] == [v.venue for v in b.venues]
+    for va, vb in zip(a.venues, b.venues):
+        for side in ("fresh_long", "fresh_short"):
+            for x, y in zip(getattr(va, side), getattr(vb, side)):
+                assert x.dtype == y.dtype
+                np.testing.assert_array_equal(x, y)
+        for f in _REPLAY_FIELDS:
+            x, y = getattr(va, f), getattr(vb, f)
+            assert x.dtype == y.dtype
+            np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(),                                                             # entry_price='range': LP ranges over bins
+    dict(entry_price="typical", side_split="taker"),                    # point masses
+    dict(entry_price="close", side_split="candle", bin_unit="usd", funding_drift=True),
+    dict(oi_decrease="highest_leverage", position_size_sigma=1.5, position_size_leverage_exponent=0.5),
+    dict(price_range=0.002, leverages=(2.0, 10.0, 150.0), leverage_weights=(1.0, 1.0, 1.0)),  # off-grid, unsupported
+], ids=["range", "typical-taker", "close-candle-usd", "hl-sizes", "offgrid"])
+def test_fine_pass_numba_equals_numpy(kw):
+    """The numba twins (deposits, bar bins, weighted sums) give the numpy path's arrays exactly."""
+    from liqlab.fine_kernels import compiled
+
+    if compiled("deposits") is None:
+        pytest.skip("numba not importable here")  # pragma: no cover
+    flat = random_dataset("bybit", seed=6, oi_every=1)   # 40% of the bars have high = low: zero-width LP ranges
+    o = flat.ohlcv.copy()
+    pick = np.random.default_rng(6).random(len(o)) < 0.4
+    o.loc[pick, ["open", "high", "low"]] = np.repeat(o.loc[pick, ["close"]].to_numpy(), 3, axis=1)
+    coll = Collection(datasets=(random_dataset("binanceusdm", seed=4), random_dataset("okx", seed=5, oi_every=60),
+                                dataclasses.replace(flat, ohlcv=o)))
+    a = build_heatmap(coll, use_numba=True, progress=False, **kw)
+    b = build_heatmap(coll, use_numba=False, progress=False, **kw)
+    _assert_same_replay(a.replay, b.replay)
+    assert a.meta["dropped_usd"] == b.meta["dropped_usd"]
+    for name in ("long", "short", "agreement"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    for v in a.venue_long:
+        np.testing.assert_array_equal(a.venue_long[v], b.venue_long[v])
+    if "price_range" in kw:
+        assert a.meta["dropped_usd"]["binanceusdm"]["long"] > 0  # the case does reach the off-grid branch
+
+
+def test_search_kernel_equals_searchsorted():
+    """Walks from the previous answer, bisects on jumps, NaN last, ties on both sides: np.searchsorted's answers."""
+    from liqlab.fine_kernels import compiled, search
+
+    fn = compiled("search")
+    if fn is None:
+        pytest.skip("numba not importable here")  # pragma: no cover
+    rng = np.random.default_rng(7)
+    a = 100.0 * np.exp(0.001 * np.arange(500))
+    walk = 130.0 * np.exp(np.cumsum(rng.normal(0, 0.002, 3000)))
+    x = np.concatenate([walk, rng.uniform(50, 200, 300), a[::7], [np.nan, 1.0, 1e9, a[0], a[-1], -0.0]])
+    for side in ("left", "right"):
+        got = search(fn, a, x, side)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, np.searchsorted(a, x, side))
+
+
+def test_weighted_sums_and_agreement_do_not_depend_on_blocking(monkeypatch):
+    """_weighted (numpy blocks, numba) and _agreement (blocks) equal the whole-array formulas exactly."""
+    from liqlab import heatmap
+
+    rng = np.random.default_rng(3)
+    layers = (rng.random((4, 37, 29)) * (rng.random((4, 37, 29)) > 0.3)).astype(np.float32)
+    w = np.array([0.1, 0.0, 0.6, 0.3])
+    ref = np.zeros((37, 29))
+    for k in range(4):
+        if w[k] != 0.0:
+            ref += w[k] * layers[k].astype(np.float64)
+    vl = {v: (rng.random((37, 29)) * (rng.random((37, 29)) > 0.5)).astype(np.float32) for v in "abc"}
+    vs = {v: rng.random((37, 29)).astype(np.float32) * 0.1 for v in "abc"}
+
+    def agreement_ref(threshold, window):
+        out = np.zeros((37, 29), np.int8)
+        for v in vl:
+            m = vl[v].astype(np.float64) + vs[v]
+            c = (m > 0) & (m >= threshold * m.max(axis=1, keepdims=True))
+            d = c.copy()
+            for s in range(1, window + 1):
+                d[:, s:] |= c[:, :-s]
+                d[:, :-s] |= c[:, s:]
+            out += d
+        return out
+
+    for block in (1 << 15, 40, 7):  # one block, several rows per block, one row per block
+        monkeypatch.setattr(heatmap, "_BLOCK_ELEMS", block)
+        np.testing.assert_array_equal(heatmap._weighted(layers, w, use_numba=False), ref)
+        for thr, win in ((0.25, 1), (0.5, 0), (0.1, 3)):
+            np.testing.assert_array_equal(heatmap._agreement(vl, vs, thr, win), agreement_ref(thr, win))
+    from liqlab.fine_kernels import compiled
+
+    if compiled("weighted") is not None:
+        np.testing.assert_array_equal(heatmap._weighted(layers, w, use_numba=True), ref)
+
+
+def test_deposits_out_of_step_order_use_the_numpy_path():
+    from liqlab.heatmap import _deposit_function, _deposits_numpy
+
+    assert _deposit_function(None, np.array([0, 2, 1])) is _deposits_numpy
+    assert _deposit_function(False, np.array([0, 1, 2])) is _deposits_numpy
+
+
 def test_shapes_units_and_sides(hm3):
     T, B = hm3.long.shape
     K = len(hm3.leverages)
@@ -244,7 +353,7 @@ def test_off_grid_levels_are_reported():
 
 def test_max_age_and_decay_in_build():
     ds = flat_dataset([60000.0] * 8, [100, 110] + [110] * 6)
-    h = build_heatmap(ds, max_age_hours=3, half_life_hours=2.0, progress=False)
+    h = build_heatmap(ds, max_age_hours=3, half_life_hours=2.0, half_life_exponent=0.0, progress=False)
     tot = h.long.sum(axis=1)
     assert tot[0] > 0 and tot[1] == pytest.approx(tot[0] * 2 ** -0.5, rel=1e-6)
     assert tot[2] == pytest.approx(tot[0] / 2, rel=1e-6)

@@ -16,7 +16,7 @@ def add_arguments(p) -> None:
     p.add_argument("--bars", type=int, default=MIN_PER_YEAR, help="1m bars of the year case (default one year)")
     p.add_argument("--bins", type=int, default=1000, help="price bins of the year case")
     p.add_argument("--rebuild-days", type=float, default=30.0, help="days per venue of the rebuild case")
-    p.add_argument("--no-numba", action="store_true", help="use the pure-numpy kernel")
+    p.add_argument("--no-numba", action="store_true", help="use the pure-numpy paths (fine pass, kernel, assembly)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
