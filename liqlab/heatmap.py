@@ -416,8 +416,12 @@ def fine_pass(ds, params: HeatmapParams, t0_ns: int, T: int, edges: np.ndarray, 
             clear_lo = clear_hi = mark
         else:
             notes.append(f"{venue}: clearing='mark' but no mark_close column; cleared by high/low")
-    lo_u = _searchsorted(centres, clear_lo, "left", use_numba)        # long bins b >= lo_u cleared
-    hi_u = _searchsorted(centres, clear_hi, "right", use_numba) - 1   # short bins b <= hi_u cleared
+    if params.clearing == "none":  # levels stay when price trades through them (the naive baseline)
+        lo_u = np.full(n_bars, B, dtype=np.int64)
+        hi_u = np.full(n_bars, -1, dtype=np.int64)
+    else:
+        lo_u = _searchsorted(centres, clear_lo, "left", use_numba)        # long bins b >= lo_u cleared
+        hi_u = _searchsorted(centres, clear_hi, "right", use_numba) - 1   # short bins b <= hi_u cleared
     LO = np.full(T, B, dtype=np.int64)
     HI = np.full(T, -1, dtype=np.int64)
     np.minimum.at(LO, sb, lo_u)

@@ -47,7 +47,7 @@ _CHOICES = {
     "side_split": ("both", "taker", "candle", "fixed"),
     "entry_price": ("close", "typical", "range"),
     "oi_decrease": ("proportional", "highest_leverage", "ignore"),
-    "clearing": ("high_low", "mark"),
+    "clearing": ("high_low", "mark", "none"),
     "margin_model": ("venue", "binance", "bybit", "okx", "flat"),
     "bin_unit": ("bp", "usd"),
 }
@@ -81,11 +81,9 @@ class HeatmapParams:
     oi_decrease: str = _f("proportional", "what open-interest decreases do to stored levels", choices=_CHOICES["oi_decrease"])
     oi_max_gap_hours: float = _f(6.0, "an OI gap longer than this resets the baseline (no deposit or removal across it)", "hours", range=(0.0, math.inf))
     # dynamics
-    clearing: str = _f("high_low", "which price clears levels it trades through", choices=_CHOICES["clearing"])
-    # half-life 72 h with exponent 1: what `liqlab fit` chose on the real CoinGlass BTC 1h file (training
-    # window 2025-12-04..2026-03-17; docs/VALIDATION.md), with γ = 1 also argued in docs/FIDELITY.md
-    half_life_hours: float = _f(72.0, "half-life of stored levels at 10x leverage (inf = no decay)", "hours", range=(0.0, math.inf), rerun="kernel")
-    half_life_exponent: float = _f(1.0, "leverage dependence of the half-life: layer k uses half_life_hours·(L_k/10)^(−this); 0 = same for all, > 0 = high leverage decays faster", "", range=(0.0, 3.0), rerun="kernel")
+    clearing: str = _f("high_low", "which price clears levels it trades through (none = levels are never cleared: the naive baseline)", choices=_CHOICES["clearing"])
+    half_life_hours: float = _f(48.0, "half-life of stored levels (at 10x when half_life_exponent > 0; inf = no decay)", "hours", range=(0.0, math.inf), rerun="kernel")
+    half_life_exponent: float = _f(0.0, "leverage dependence of the half-life: layer k uses half_life_hours·(L_k/10)^(−this); 0 = same for all, > 0 = high leverage decays faster", "", range=(0.0, 3.0), rerun="kernel")
     max_age_hours: float | None = _f(None, "levels older than this are dropped (None = never)", "hours", range=(0.0, math.inf), rerun="kernel")
     funding_drift: bool = _f(False, "shift stored levels by accumulated funding (positive funding moves levels up)", choices=(False, True))
     # margin

@@ -480,13 +480,14 @@ def baseline_series(bars: Sequence[StepBars]) -> dict[str, tuple[np.ndarray, np.
 
 
 def naive_overrides() -> dict[str, Any]:
-    """HeatmapParams changes towards the naive symmetric map (clearing is removed separately, see
-    :func:`naive_maps`): the same leverage set with equal weights, flat margin model (no tiers), no
-    decay, no max age, both sides deposited the same (fixed 50/50 split), OI decreases ignored."""
+    """HeatmapParams changes that make the naive symmetric map: the same leverage set with equal weights,
+    flat margin model (no tiers), no clearing, no decay, no max age, both sides deposited the same (fixed
+    50/50 split), OI decreases ignored."""
     return {
         "leverage_preset": "uniform",
         "leverage_weights": None,
         "margin_model": "flat",
+        "clearing": "none",
         "half_life_hours": math.inf,
         "max_age_hours": None,
         "side_split": "fixed",
@@ -497,25 +498,14 @@ def naive_overrides() -> dict[str, Any]:
 
 
 def naive_maps(data, params) -> Any:
-    """The naive symmetric map: :func:`naive_overrides` and NO clearing (levels stay after price trades
-    through them). The engine has no 'no clearing' option, so the step recursion is re-run on its
-    replay with every clearing threshold disabled (lo = B, hi = −1: the DESIGN.md kernel contract).
-    Limitation: the replay's fresh deposits already exclude levels cleared by later bars of the SAME
-    step (DESIGN.md fine pass, F[k, j]), so clearing within one step remains; across steps there is none.
-    Returns an object with ``times``, ``prices``, ``venue_long``/``venue_short`` (T, B) USD."""
+    """The naive symmetric map: ``params`` with :func:`naive_overrides` (levels stay after price trades
+    through them, within a step too). Returns an object with ``times``, ``prices``,
+    ``venue_long``/``venue_short`` (T, B) USD, ``long``/``short``, ``params`` and ``replay``."""
     from types import SimpleNamespace
-
-    from .kernel import run_steps
 
     p = params.replace(**naive_overrides())
     hm = _build(data, p)
-    w = p.weights()
-    vl, vs = {}, {}
-    for rv in hm.replay.venues:
-        rv0 = dataclasses.replace(rv, lo=np.full_like(rv.lo, rv.n_bins), hi=np.full_like(rv.hi, -1))
-        L, S = run_steps(rv0, w, math.inf, 0, "ignore")
-        vl[rv.venue] = np.tensordot(w, L, axes=1)
-        vs[rv.venue] = np.tensordot(w, S, axes=1)
+    vl, vs = dict(hm.venue_long), dict(hm.venue_short)
     return SimpleNamespace(times=hm.times, prices=hm.prices, venue_long=vl, venue_short=vs, params=p,
                            replay=hm.replay, long=sum(vl.values()), short=sum(vs.values()))
 

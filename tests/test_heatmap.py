@@ -341,6 +341,30 @@ def test_coarse_oi_deposits_and_in_step_clearing():
     assert h2.long[-1].sum() == pytest.approx(10 * 60000.0, rel=1e-6)
 
 
+def test_clearing_none_keeps_levels_that_price_trades_through():
+    """The same wick as above, within the step and in a later step: clearing='none' keeps every level."""
+    n = 240
+    ts = pd.date_range("2025-01-01", periods=n, freq="1min", tz="UTC")
+    c = np.full(n, 60000.0)
+    lo = c * 0.9999
+    lo[7] = 45000.0      # same step as the deposit at 00:05
+    lo[150] = 45000.0    # a later step
+    oh = pd.DataFrame(dict(ts=ts, open=c, high=c * 1.0001, low=lo, close=c, volume=np.ones(n)))
+    oits = ts[::5]
+    oi = np.full(len(oits), 100.0)
+    oi[1:] = 110.0
+    ds = Dataset(meta=make_meta("binanceusdm", "BTC/USDT:USDT", source="test", synthetic=True), ohlcv=oh,
+                 open_interest=pd.DataFrame(dict(ts=oits, open_interest=oi, open_interest_value=oi * 6e4)),
+                 funding=pd.DataFrame(dict(ts=ts[:1], funding_rate=[0.0])))
+    for use_numba in (True, False):
+        kw = dict(half_life_hours=math.inf, progress=False, use_numba=use_numba)
+        assert build_heatmap(ds, **kw).long.sum() == 0.0
+        h = build_heatmap(ds, clearing="none", **kw)
+        assert h.long[0].sum() == pytest.approx(10 * 60000.0, rel=1e-6)
+        assert h.long[-1].sum() == pytest.approx(10 * 60000.0, rel=1e-6)  # the later wick clears nothing either
+        assert (h.replay.venues[0].lo == h.replay.venues[0].n_bins).all() and (h.replay.venues[0].hi == -1).all()
+
+
 def test_off_grid_levels_are_reported():
     ds = flat_dataset([60000.0] * 6, [100, 110, 110, 110, 110, 110])
     h = build_heatmap(ds, leverages=(1.5, 10), leverage_weights=(0.5, 0.5), margin_model="flat",
