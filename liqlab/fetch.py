@@ -612,7 +612,9 @@ def fetch(
 
     ``tables``: subset of TABLES (default all). ``session``: transport for tests (fake adapter);
     ``exchange_config``: extra ccxt options (e.g. ``{'enableRateLimit': False}`` against a fake).
-    ``now``: the clock (for Binance's 30-day open-interest window). Raises FetchError / ParameterError.
+    ``now``: the clock, for Binance's 30-day open-interest window and for ccxt itself (OKX serves the
+    last 1,440 candles from ``market/candles`` and older ones from ``market/history-candles``; ccxt picks by
+    its clock, which is set to ``now`` when given). Raises FetchError / ParameterError.
     """
     venues = [e.strip() for e in (exchanges.split(",") if isinstance(exchanges, str) else exchanges) if e.strip()]
     if not venues:
@@ -646,6 +648,8 @@ def fetch(
     notes: dict[str, dict[str, Any]] = {}
     for venue in venues:
         ex = make_exchange(venue, session=session, config=exchange_config)
+        if now is not None:  # one clock for liqlab and ccxt's own time-dependent choices
+            ex.milliseconds = lambda: now_ms
         call_with_retry(ex.load_markets, what=f"{venue} markets", retries=retries, backoff=backoff, sleep=sleep)
         if symbol not in ex.markets:
             same = sorted(s for s in ex.markets if s.split("/")[0] == symbol.split("/")[0] and ":" in s)[:5]

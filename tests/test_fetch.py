@@ -312,6 +312,36 @@ def test_bybit_okx_full_fetch_pages_and_converts(venue, tmp_path, small_pages):
     assert res.rows[venue]["ohlcv"] == 1440 and sleeps == []
 
 
+def test_okx_recent_candles_endpoint_gives_the_same_bars(tmp_path, small_pages):
+    """ccxt asks OKX's market/candles (the last 1,440 bars) instead of market/history-candles when the
+    request starts within 1,439 bars of its clock, which ``now`` sets: the same range fetched "recently"
+    and "long after" stores the same bars and marks."""
+    kw = dict(since="2025-01-01T12:00", until="2025-01-02", tables=["ohlcv"])
+    ad_hist = fake("okx")
+    fetch_venue(ad_hist, tmp_path / "h", now="2025-01-10", **kw)
+    ad = fake("okx")
+    fetch_venue(ad, tmp_path / "r", now="2025-01-02T06:00", **kw)
+    assert calls(ad, "market/candles") and calls(ad, "market/mark-price-candles")
+    assert not calls(ad, CANDLES["okx"]) and not calls(ad, MARKS["okx"])
+    assert not calls(ad_hist, "market/candles") and calls(ad_hist, CANDLES["okx"])
+    a = load_collection(tmp_path / "h")["okx"].ohlcv
+    b = load_collection(tmp_path / "r")["okx"].ohlcv
+    assert len(b) == 720
+    pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize("hours", [1, 4])
+def test_bybit_funding_at_a_shorter_interval_is_stored_at_its_own_times(hours, tmp_path, small_pages):
+    """Bybit sets the funding interval per symbol (1h..8h); the fetcher keeps every rate at its own time."""
+    ad = fake("bybit", funding_ms=hours * 3_600_000)
+    fetch_venue(ad, tmp_path / "c", until="2025-01-02", tables=["funding"])
+    f = load_collection(tmp_path / "c")["bybit"].funding
+    ft = f["ts"].array.asi8 // 1_000_000
+    assert list(ft) == [ms(D0) + i * hours * 3_600_000 for i in range(24 // hours)]
+    assert np.allclose(f["funding_rate"], [fake_http.bybit_funding_rate(int(x)) for x in ft])
+    assert len(calls(ad, FUNDING_EP["bybit"])) >= (24 // hours) // 2  # 2 rates a page: paged
+
+
 def test_bybit_tiers_from_risk_limit(tmp_path):
     ad = fake("bybit")
     fetch_venue(ad, tmp_path / "c", until="2025-01-01T01:00", tables=["ohlcv", "leverage_tiers"])
