@@ -295,7 +295,7 @@ class _Sweeps:
     The step recursion is re-run on the heatmap's replay (the kernel contract of docs/DESIGN.md, what
     ``Heatmap.with_params`` does) for each half-life; layers are unweighted, so for the 'proportional'
     and 'ignore' rules the swept notional of any leverage mix is the weighted sum of the layer sweeps
-    (exactly what the weighted map would sweep). 'highest_leverage' depends on the weights: re-run per mix.
+    (exactly what the weighted map would sweep). 'highest_leverage' depends on the weights: re-run per call.
     """
 
     def __init__(self, hm, data, bars):
@@ -309,7 +309,7 @@ class _Sweeps:
         from .kernel import max_age_steps
 
         self.A = max_age_steps(p.max_age_hours, hm.replay.step_hours)
-        self._cache: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+        self._cache: dict[tuple[float, float], tuple[np.ndarray, np.ndarray]] = {}  # (half-life, γ) → layers
 
     def layers(self, half_life: float, w: np.ndarray, gamma: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """Unweighted swept notional per layer (long, short), each (K, T) USD, for half-life ``half_life``
