@@ -30,7 +30,8 @@ import pandas as pd
 
 from .errors import FetchError, ParameterError
 
-__all__ = ["VENUES", "TABLES", "FetchResult", "fetch", "make_exchange", "call_with_retry"]
+__all__ = ["VENUES", "TABLES", "FetchResult", "fetch", "make_exchange", "call_with_retry", "close_at",
+           "open_interest_frame"]
 
 VENUES = ("binanceusdm", "bybit", "okx")
 TABLES = ("ohlcv", "open_interest", "funding", "leverage_tiers", "liquidations")
@@ -416,14 +417,42 @@ def _fetch_ohlcv(ctx: _Ctx) -> None:
     _walk(ctx, "ohlcv", ranges, _ohlcv_page(ctx, False), MINUTE_MS, write)
 
 
+def close_at(ohlcv: pd.DataFrame | None, ts: pd.Series) -> np.ndarray:
+    """Close (USD) of the 1m bar nearest to each timestamp, from an OHLCV table sorted by ts; NaN for
+    every timestamp when the table is empty. ``ts`` must be sorted; shape (len(ts),)."""
+    if ohlcv is None or not len(ohlcv):
+        return np.full(len(ts), np.nan)
+    px = ohlcv[["ts", "close"]]
+    left = pd.DataFrame({"ts": ts.to_numpy()}).astype({"ts": "datetime64[ns, UTC]"})
+    return pd.merge_asof(left, px, on="ts", direction="nearest")["close"].to_numpy()
+
+
 def _price_at(ctx: _Ctx, ts: pd.Series) -> np.ndarray:
     """1m close nearest to each timestamp (USD), from the stored OHLCV; NaN when there is none."""
     stored = _stored(ctx.path)
-    if stored is None or not len(stored.ohlcv):
-        return np.full(len(ts), np.nan)
-    px = stored.ohlcv[["ts", "close"]]
-    left = pd.DataFrame({"ts": ts.to_numpy()}).astype({"ts": "datetime64[ns, UTC]"})
-    return pd.merge_asof(left, px, on="ts", direction="nearest")["close"].to_numpy()
+    return close_at(stored.ohlcv if stored is not None else None, ts)
+
+
+def open_interest_frame(
+    venue: str, rows: Sequence[dict], contract_size: float, price_at: Callable[[pd.Series], np.ndarray]
+) -> tuple[pd.DataFrame, bool]:
+    """ccxt open-interest structures (sorted by timestamp) → (frame, priced).
+
+    Frame columns: ts (UTC), open_interest (base units), open_interest_value (USD); NaN where the venue
+    gave no number. OKX's ``openInterestAmount`` is contracts: its ``baseVolume`` (base) is used, else
+    contracts × ``contract_size``. A missing USD value (Bybit linear) is base × ``price_at(ts)`` (the 1m
+    close, see :func:`close_at`); ``priced`` says whether that was needed (``price_at`` is called only then).
+    """
+    ts = pd.Series(pd.to_datetime([r["timestamp"] for r in rows], unit="ms", utc=True)).astype("datetime64[ns, UTC]")
+    amount = np.array([_f(r.get("openInterestAmount")) for r in rows], dtype="float64")
+    value = np.array([_f(r.get("openInterestValue")) for r in rows], dtype="float64")
+    if venue == "okx":  # openInterestAmount is contracts; baseVolume is the base amount
+        base = np.array([_f(r.get("baseVolume")) for r in rows], dtype="float64")
+        amount = np.where(np.isfinite(base), base, amount * contract_size)
+    priced = bool(np.isnan(value).any())
+    if priced:
+        value = np.where(np.isfinite(value), value, amount * price_at(ts))
+    return pd.DataFrame({"ts": ts, "open_interest": amount, "open_interest_value": value}), priced
 
 
 def _fetch_open_interest(ctx: _Ctx) -> None:
@@ -451,18 +480,9 @@ def _fetch_open_interest(ctx: _Ctx) -> None:
         return []
 
     def write(buf: list[dict], a: int, b: int) -> None:
-        ts = pd.Series(pd.to_datetime([r["timestamp"] for r in buf], unit="ms", utc=True)).astype("datetime64[ns, UTC]")
-        amount = np.array([_f(r.get("openInterestAmount")) for r in buf])
-        value = np.array([_f(r.get("openInterestValue")) for r in buf])
-        if ctx.venue == "okx":  # openInterestAmount is contracts; baseVolume is the base amount
-            base = np.array([_f(r.get("baseVolume")) for r in buf])
-            amount = np.where(np.isfinite(base), base, amount * ctx.contract_size)
-        if np.isnan(value).any():
-            px = _price_at(ctx, ts)
-            value = np.where(np.isfinite(value), value, amount * px)
-            if ctx.venue == "bybit":
-                ctx.notes["open_interest_value"] = VENUE_NOTES["bybit"]["open_interest_value"]
-        df = pd.DataFrame({"ts": ts, "open_interest": amount, "open_interest_value": value})
+        df, priced = open_interest_frame(ctx.venue, buf, ctx.contract_size, lambda ts: _price_at(ctx, ts))
+        if priced and ctx.venue == "bybit":
+            ctx.notes["open_interest_value"] = VENUE_NOTES["bybit"]["open_interest_value"]
         keep = np.isfinite(df["open_interest"].to_numpy()) & np.isfinite(df["open_interest_value"].to_numpy())
         if not keep.all():
             ctx.notes["open_interest_dropped"] = int(ctx.notes.get("open_interest_dropped", 0)) + int((~keep).sum())

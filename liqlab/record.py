@@ -598,6 +598,12 @@ class Recorder:
             stream=notes["stream"],
             coverage_note="liquidations are complete only inside sessions and outside gaps",
         )
+        if self.rest:  # how a polled number is derived where the venue does not give it (the fetcher's words)
+            from .fetch import VENUE_NOTES as FETCH_NOTES
+
+            oi_value = FETCH_NOTES.get(v.name, {}).get("open_interest_value")
+            if oi_value:
+                rec["venue_notes"]["open_interest_value"] = oi_value
         meta["recording"] = rec
         meta["notes"] = "recorded realized liquidations" + (" (lower bound: " + notes["limit"] + ")" if notes["lower_bound"] else "")
         v.meta = meta
@@ -771,11 +777,19 @@ def _one_line(exc: BaseException) -> str:
 
 
 async def _poll_table(v: _Venue, name: str, config: RecordConfig) -> None:
-    """Fetch what is new of one table by REST and merge it into ``<venue>/<name>.parquet`` atomically."""
+    """Fetch what is new of one table by REST and merge it into ``<venue>/<name>.parquet`` atomically.
+
+    Pages are the venue's documented maxima (``liqlab.fetch.PAGE_LIMIT``) and units are converted by the
+    fetcher's code: OHLCV volume in base units (ccxt's OKX candles are ``volCcy``), open interest in base
+    units and USD (:func:`liqlab.fetch.open_interest_frame`). Where the venue gives no USD value (Bybit) it
+    is base × the close of the stored 1m bar at that time, so such rows wait until their bar is stored.
+    """
+    import numpy as np
     import pandas as pd
     import pyarrow.parquet as pq
 
     from .dataset import merge_tables
+    from .fetch import PAGE_LIMIT, close_at, open_interest_frame
 
     ex = v.exchange
     path = v.vdir / f"{name}.parquet"
@@ -785,45 +799,36 @@ async def _poll_table(v: _Venue, name: str, config: RecordConfig) -> None:
     if old is not None and len(old):
         since = int(pd.Timestamp(old["ts"].iloc[-1]).value // 1_000_000) + 1
     sym = config.symbol
+    limit = PAGE_LIMIT[v.name][name]
+
+    def utc(ms: pd.Series) -> pd.Series:
+        return pd.to_datetime(ms.astype("int64"), unit="ms", utc=True).astype("datetime64[ns, UTC]")
+
     if name == "ohlcv":
-        bars = await ex.fetch_ohlcv(sym, "1m", since=since, limit=1000)
-        bars = [b for b in bars if b[0] + 60_000 <= now_ms]  # closed bars only
+        bars = await ex.fetch_ohlcv(sym, "1m", since=since, limit=limit)
+        bars = [b[:6] for b in bars if b[0] + 60_000 <= now_ms]  # closed bars only
         df = pd.DataFrame(bars, columns=["ts", "open", "high", "low", "close", "volume"])
-        cs = _f(v.market.get("contractSize")) or 1.0
-        if v.name == "okx":  # OKX candles count contracts
-            df["volume"] = df["volume"] * cs
+        df["ts"] = utc(df["ts"])
     elif name == "open_interest":
-        rows = await ex.fetch_open_interest_history(sym, "5m", since=since, limit=100)
-        df = pd.DataFrame([_oi_row(v, r) for r in rows], columns=["ts", "open_interest", "open_interest_value"])
-        df = df.dropna()
+        rows = await ex.fetch_open_interest_history(sym, "5m", since=since, limit=limit)
+        rows = sorted((r for r in rows if r.get("timestamp") is not None), key=lambda r: r["timestamp"])
+        ohlcv_path = v.vdir / "ohlcv.parquet"
+        ohlcv = pq.read_table(ohlcv_path).to_pandas() if ohlcv_path.exists() else None
+        cs = _f(v.market.get("contractSize")) or 1.0
+        df, priced = open_interest_frame(v.name, rows, cs, lambda ts: close_at(ohlcv, ts))
+        if priced:  # priced with the bar AT ts: later rows wait for their bar (never an older bar's close)
+            last_bar = ohlcv["ts"].iloc[-1] if ohlcv is not None and len(ohlcv) else None
+            df = df[df["ts"] <= last_bar] if last_bar is not None else df.iloc[:0]
+        df = df[np.isfinite(df["open_interest"].to_numpy()) & np.isfinite(df["open_interest_value"].to_numpy())]
     else:
-        rows = await ex.fetch_funding_rate_history(sym, since=since, limit=100)
+        rows = await ex.fetch_funding_rate_history(sym, since=since, limit=limit)
         df = pd.DataFrame([[r["timestamp"], r["fundingRate"]] for r in rows], columns=["ts", "funding_rate"])
+        df["ts"] = utc(df["ts"])
     if df.empty:
         return
-    df["ts"] = pd.to_datetime(df["ts"].astype("int64"), unit="ms", utc=True).astype("datetime64[ns, UTC]")
     df = df.drop_duplicates("ts", keep="last").sort_values("ts").reset_index(drop=True)
     merged = merge_tables(name, old, df, str(path))
     atomic.write_parquet(path, merged)
-
-
-def _oi_row(v: _Venue, r: dict) -> list:
-    """(ts, base units, USD) from a ccxt open-interest structure; units per venue (see CCXT.md)."""
-    info = r.get("info") or {}
-    cs = _f(v.market.get("contractSize")) or 1.0
-    if v.name == "okx":
-        base = _f(r.get("baseVolume")) or _f(info.get("oiCcy"))
-        if base is None and _f(r.get("openInterestAmount")) is not None:
-            base = _f(r.get("openInterestAmount")) * cs
-    else:
-        base = _f(r.get("openInterestAmount"))
-    usd = _f(r.get("openInterestValue"))
-    if usd is None and base is not None:
-        px = _f(info.get("markPrice")) or _f(info.get("price"))
-        usd = base * px if px else None
-    if usd is None and base is not None:
-        usd = float("nan")
-    return [r.get("timestamp"), base, usd]
 
 
 def _live_exchange(name: str):

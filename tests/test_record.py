@@ -4,6 +4,7 @@ ccxt.pro's own receive loop, handle_message and parsing; only the socket is repl
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import io
 import json
 import signal
@@ -13,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -24,6 +26,22 @@ REPO = Path(__file__).resolve().parents[1]
 WS = REPO / "tests" / "fixtures" / "ws"
 SYMBOL = "BTC/USDT:USDT"
 VENUES = ("binanceusdm", "bybit", "okx")
+_spec = importlib.util.spec_from_file_location("fake_http", REPO / "tests" / "fixtures" / "exchanges" / "fake_http.py")
+fake_http = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fake_http)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Any real socket connection or DNS lookup fails the test (replayed sockets and fake REST open none)."""
+    import socket
+
+    def refuse(*a, **k):
+        raise OSError("test_record: real network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 def _frames(venue: str) -> list[dict]:
@@ -301,3 +319,136 @@ def test_rest_polling_fills_ohlcv_open_interest_and_funding(tmp_path):
     assert list(ds.funding["funding_rate"]) == [0.0001]
     _same(ds.liquidations, expected("binanceusdm"))
     assert any("interval=1m" in u for u in requests) and any("period=5m" in u for u in requests)
+
+
+# ------------------------------------------------------------------------ REST polling on Bybit and OKX
+# The fake venues of the fetcher's tests (fake_http.py: documented paging, payloads in contracts where the
+# venue counts contracts) answer ccxt's own requests. The recorder's clock is frozen per session, so every
+# expected row is known exactly.
+
+MIN = 60_000
+REST_FAKES = {"bybit": fake_http.FakeBybit, "okx": fake_http.FakeOKX}
+T_FIRST = int(pd.Timestamp("2025-01-01T11:30:30", tz="UTC").value // 1_000_000)  # clock of session 1
+T_SECOND = T_FIRST + 30 * MIN                                                      # clock of session 2
+BACKFILL_H = 4.0  # 240 bars: three OKX pages of 100; one funding time (08:00) inside
+
+
+def _ms_index(df: pd.DataFrame) -> list[int]:
+    return list(df["ts"].array.asi8 // 1_000_000)
+
+
+def _rest_exchanges(venue: str, adapter, clock_ms: int, monkeypatch, frames: bool = True):
+    """``make_exchange`` for ``venue`` at the frozen time ``clock_ms`` (the recorder's clock and ccxt's):
+    liquidations replayed from the websocket fixture (``frames=False``: an idle socket), REST answered by
+    ``adapter``. ccxt.pro sends REST through aiohttp; here ccxt's own synchronous ``fetch`` (requests) runs
+    on the adapter instead, so URL building, JSON decoding and ``handle_errors`` are still ccxt's."""
+    import ccxt
+
+    monkeypatch.setattr(rec, "_now_ms", lambda: clock_ms)
+    script = rec.load_replay(WS / f"{venue}.jsonl")
+    if not frames:
+        script[venue]["script"] = []
+    factory = rec.replay_exchange_factory(script)
+    session = fake_http.session_with(adapter)
+
+    def make(name):
+        ex = factory(name)
+        ex.milliseconds = lambda: clock_ms  # ccxt's own time-dependent choices (OKX recent/history candles)
+
+        async def fetch(url, method="GET", headers=None, body=None):
+            aio, ex.session = ex.session, session
+            try:
+                return ccxt.Exchange.fetch(ex, url, method, headers, body)
+            finally:
+                ex.session = aio
+
+        ex.fetch = fetch
+        return ex
+
+    return make
+
+
+def _record_rest(venue: str, adapter, out: Path, clock_ms: int, monkeypatch, frames: bool = True) -> None:
+    """One recorder session (1.5 s of wall time) at the frozen time ``clock_ms``; see _rest_exchanges."""
+    make = _rest_exchanges(venue, adapter, clock_ms, monkeypatch, frames)
+
+    async def no_sleep(delay):
+        await asyncio.sleep(0.01)
+
+    # polls every 0.2 s: a backfill longer than one page (OKX: 100 bars) catches up within the session
+    cfg = rec.RecordConfig(exchanges=(venue,), symbol=SYMBOL, out=out, flush_seconds=0.2, status_seconds=5,
+                           duration=1.5, rest=True, backfill_hours=BACKFILL_H, ohlcv_seconds=0.2,
+                           open_interest_seconds=0.2, funding_seconds=0.2)
+    rec.record(cfg, make_exchange=make, sleep=no_sleep, status_stream=io.StringIO(), install_signals=False)
+
+
+@pytest.mark.parametrize("venue", ["bybit", "okx"])
+def test_rest_polling_bybit_okx_units_and_resume(venue, tmp_path, monkeypatch):
+    """Two sessions 30 min apart: the first backfills, the second polls only what is new (its first
+    candle request fails, so open interest is polled before the bars it is priced with). Every table is
+    exact, contiguous and without duplicates, in base units / USD, and meta.json tells the downtime."""
+    out = tmp_path / "live"
+    start = T_FIRST - int(BACKFILL_H * 3_600_000)
+    first = REST_FAKES[venue](start - 3_600_000, T_FIRST)  # the venue's data ends at the clock (open bar too)
+    _record_rest(venue, first, out, T_FIRST, monkeypatch)
+    candles = "market/kline" if venue == "bybit" else "market/candles"
+    second = REST_FAKES[venue](start - 3_600_000, T_SECOND, faults={candles: ["500"]})
+    _record_rest(venue, second, out, T_SECOND, monkeypatch, frames=False)
+
+    ds = load_dataset(out / venue)
+    bars = list(range(start - start % MIN + MIN, T_SECOND - T_SECOND % MIN, MIN))  # closed bars only
+    o = ds.ohlcv
+    assert _ms_index(o) == bars
+    assert np.allclose(o["close"], [fake_http.price(t + MIN) for t in bars], atol=0.05)
+    # base units: Bybit linear volume is BTC; OKX's candle is 1250 contracts x 0.01 BTC
+    assert np.allclose(o["volume"], 12.5)
+    oi = ds.open_interest
+    ot = _ms_index(oi)
+    assert ot == list(range(start - start % (5 * MIN) + 5 * MIN, ot[-1] + 1, 5 * MIN))
+    assert np.allclose(oi["open_interest"], [fake_http.oi_base(t) for t in ot])  # OKX: contracts x 0.01
+    if venue == "okx":  # USD from the venue (oiUsd)
+        assert ot[-1] == T_SECOND - T_SECOND % (5 * MIN)
+        assert np.allclose(oi["open_interest_value"], [fake_http.oi_base(t) * fake_http.price(t) for t in ot])
+    else:  # no USD value from Bybit: base x the close of the 1m bar at that time (as liqlab fetch does);
+        # the newest row waits until its bar has closed, and no row is priced with an older bar
+        assert ot[-1] == T_SECOND - T_SECOND % (5 * MIN) - 5 * MIN
+        close = dict(zip(_ms_index(o), o["close"]))
+        assert np.allclose(oi["open_interest_value"], [fake_http.oi_base(t) * close[t] for t in ot], rtol=1e-12)
+        assert "no USD value" in ds.meta["recording"]["venue_notes"]["open_interest_value"]
+    f = ds.funding
+    assert _ms_index(f) == [int(pd.Timestamp("2025-01-01T08:00", tz="UTC").value // 1_000_000)]
+    scale = 0.5 if venue == "okx" else 1.0
+    assert f["funding_rate"].iloc[0] == pytest.approx(fake_http.bybit_funding_rate(_ms_index(f)[0]) * scale)
+    _same(ds.liquidations, expected(venue))  # the websocket side is untouched by the polling
+    # the second session asked only for time after the last bar the first one stored (11:29)
+    first_asked = {"bybit": lambda p: int(p["start"]), "okx": lambda p: int(p["before"]) + 1}[venue]
+    assert min(first_asked(p) for n, p in second.calls if n == candles) > T_FIRST - T_FIRST % MIN - MIN
+    assert len([n for n, _ in second.calls if n == candles]) >= 2  # the failed request was retried
+    rc = ds.meta["recording"]
+    assert [s["clean"] for s in rc["sessions"]] == [True, True]
+    down = [g for g in rc["gaps"] if g["reason"] == "recorder not running"]
+    assert [(g["start"], g["end"]) for g in down] == [("2025-01-01T11:30:30.000Z", "2025-01-01T12:00:30.000Z")]
+    assert all(g["end"] is not None and g["start"] <= g["end"] for g in rc["gaps"])
+
+
+def test_okx_candle_polls_after_a_long_downtime_leave_no_hole(tmp_path, monkeypatch):
+    """More than 1,440 bars behind its clock, ccxt asks OKX's history-candles, which serves 100 bars a page
+    (the newest of the window). The recorder asks for the venue's page size, so its polls walk forward bar
+    by bar (asking for 1,000 got a 300-bar window answered with its newest 100: a 200-minute hole a poll)."""
+    since = T_SECOND - 30 * 3_600_000
+    ad = fake_http.FakeOKX(since - 3_600_000, T_SECOND)
+    ex = _rest_exchanges("okx", ad, T_SECOND, monkeypatch, frames=False)("okx")
+    v = rec._Venue("okx", tmp_path / "okx", exchange=ex, market=ex.market(SYMBOL))
+    v.vdir.mkdir()
+    cfg = rec.RecordConfig(exchanges=("okx",), symbol=SYMBOL, out=tmp_path, backfill_hours=30)
+
+    async def polls(n):
+        for _ in range(n):
+            await rec._poll_table(v, "ohlcv", cfg)
+
+    asyncio.run(polls(3))
+    o = pd.read_parquet(v.vdir / "ohlcv.parquet")
+    first = since - since % MIN + MIN
+    assert _ms_index(o) == list(range(first, first + 300 * MIN, MIN))
+    assert {n for n, _ in ad.calls} == {"market/history-candles"}
+    assert np.allclose(o["volume"], 12.5)  # 1250 contracts x 0.01 BTC (ccxt's volCcy; not scaled again)
