@@ -832,9 +832,13 @@ async def _poll_table(v: _Venue, name: str, config: RecordConfig) -> None:
 
 
 def _live_exchange(name: str):
+    """A ccxt.pro exchange that loads only derivative markets and no currencies (as the fetcher)."""
     import ccxt.pro as ccxtpro
 
-    return getattr(ccxtpro, name)({"enableRateLimit": True, "newUpdates": True})
+    from .fetch import MARKET_OPTIONS
+
+    return getattr(ccxtpro, name)({"enableRateLimit": True, "newUpdates": True,
+                                   "options": dict(MARKET_OPTIONS[name])})
 
 
 def replay_exchange_factory(script: dict[str, dict]) -> Callable[[str], Any]:

@@ -452,3 +452,15 @@ def test_okx_candle_polls_after_a_long_downtime_leave_no_hole(tmp_path, monkeypa
     assert _ms_index(o) == list(range(first, first + 300 * MIN, MIN))
     assert {n for n, _ in ad.calls} == {"market/history-candles"}
     assert np.allclose(o["volume"], 12.5)  # 1250 contracts x 0.01 BTC (ccxt's volCcy; not scaled again)
+
+
+@pytest.mark.parametrize("name", ["binanceusdm", "bybit", "okx"])
+def test_live_exchange_loads_only_derivative_markets_like_the_fetcher(name):
+    from liqlab.fetch import MARKET_OPTIONS
+    from liqlab.record import _live_exchange
+
+    ex = _live_exchange(name)  # construction only: no request is made
+    want = MARKET_OPTIONS[name]
+    assert ex.options["fetchCurrencies"] is False
+    if "fetchMarkets" in want:
+        assert ex.options["fetchMarkets"]["types"] == want["fetchMarkets"]["types"]
