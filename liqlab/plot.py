@@ -6,6 +6,8 @@ colour at any price and time; linear, log or percentile mapping). The explorer c
 step inputs (``Heatmap.replay``) into the page, and ``liqlab/js/*.js`` re-runs the step recursion in
 the browser when the ``half_life`` / ``lev_<L>`` sliders or a venue toggle move, giving the same
 numbers as ``Heatmap.with_params`` (see docs/EXPLORER.md for the contract and the named models).
+What the explorer shows is computed once, by ``explorer_state`` (no Bokeh models); ``explorer`` builds
+its models from it and ``update_explorer`` copies it into a live page.
 
 Arrays sent to the browser are (price bin × snapshot) float32, at most ``MAX_CELLS`` cells.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,10 @@ __all__ = [
     "MAPPINGS",
     "heatmap_figure",
     "explorer",
+    "explorer_state",
+    "ExplorerState",
+    "page_colours",
+    "SOURCES",
     "save_explorer",
     "explorer_html",
     "update_explorer",
@@ -149,11 +156,7 @@ def rgba_image(long: np.ndarray, short: np.ndarray, mapping: str = "log", vmax: 
     """
     if vmax is None:
         vmax = default_scale(long, short)
-    pal = palettes()
-    qs = quantile_thresholds(long, short) if mapping == "percentile" else None
-    lev_l = colour_levels(long, mapping, vmax, qs)
-    lev_s = colour_levels(short, mapping, vmax, qs)
-    return _paint(lev_l, lev_s, pal["long_u32"], pal["short_u32"], layers)
+    return _colouring(long, short, mapping, layers, vmax)[0]["image"][0]
 
 
 def default_scale(long: np.ndarray, short: np.ndarray) -> float:
@@ -522,11 +525,28 @@ def _main_figure(view: View, hm, width: int, height: int, title: str | None = No
     return fig
 
 
-def _colour_bars(fig, mapping: str, vmax: float, qs, pal: dict, grid_src, heatmap_src):
-    """Two colour bars (long blue, short red) in USD; ticks are positions in [0, 1] labelled by JS."""
+def _colouring(long: np.ndarray, short: np.ndarray, mapping: str, layers: str,
+               vmax: float) -> tuple[dict[str, list], np.ndarray, np.ndarray]:
+    """The ``heatmap`` source's image columns for one set of colour choices and the colour-bar ticks.
+
+    ``long``/``short``: (B, To) float32 USD; ``vmax``: USD. Returns ({'image': [(B, To) uint32 RGBA],
+    'image2': [the short panel's image when ``layers`` is 'side by side', else a (1, 1) zero image]},
+    tick positions in [0, 1], their USD values)."""
+    pal = palettes()
+    qs = quantile_thresholds(long, short) if mapping == "percentile" else None
+    lev_l, lev_s = colour_levels(long, mapping, vmax, qs), colour_levels(short, mapping, vmax, qs)
+    sbs = layers == "side by side"
+    img = _paint(lev_l, lev_s, pal["long_u32"], pal["short_u32"], "long" if sbs else layers)
+    # the second panel's image is only sent when shown (the page allocates it on demand): smaller files
+    img2 = _paint(lev_l, lev_s, pal["long_u32"], pal["short_u32"], "short") if sbs else np.zeros((1, 1), np.uint32)
+    pos, val = _ticks(mapping, vmax, qs)
+    return {"image": [img], "image2": [img2]}, np.array(pos), np.array(val)
+
+
+def _colour_bars(fig, ticks: list[float], pal: dict, grid_src, heatmap_src):
+    """Two colour bars (long blue, short red) in USD; ``ticks`` are positions in [0, 1] labelled by JS."""
     from bokeh.models import ColorBar, CustomJSTickFormatter, FixedTicker, LinearColorMapper
 
-    pos, val = _ticks(mapping, vmax, qs)
     bars = []
     code = """
 const tk = heatmap.__liqlab_ticks || {pos: grid.data.tick_pos[0], val: grid.data.tick_val[0]};
@@ -541,7 +561,7 @@ return "$" + v.toFixed(0);
 """
     for side in ("long", "short"):
         mapper = LinearColorMapper(palette=pal[f"{side}_hex"], low=0.0, high=1.0)
-        cb = ColorBar(color_mapper=mapper, ticker=FixedTicker(ticks=list(pos)), width=10,
+        cb = ColorBar(color_mapper=mapper, ticker=FixedTicker(ticks=list(ticks)), width=10,
                       formatter=CustomJSTickFormatter(args=dict(heatmap=heatmap_src, grid=grid_src), code=code),
                       title=f"{side} (USD)", name=f"colourbar_{side}", label_standoff=4,
                       major_label_text_font_size="9px", title_text_font_size="10px")
@@ -550,27 +570,31 @@ return "$" + v.toFixed(0);
     return bars
 
 
-def _price_glyphs(fig, view: View, hm, data, names: bool = True):
-    """Candles (and a close line for zoomed-out views); returns (candle renderers, line renderer)."""
-    from bokeh.models import ColumnDataSource
-
+def _price_data(view: View, hm, data) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+    """Columns of the ``price_line`` source (t: step centre, ms; close) and of the ``price`` candles
+    (t, open, high, low, close, width: ms, colour; None without bars in ``data``)."""
     bars = price_bars(data, view.times_ms, view.step_hours, (_active_venues(hm) or [None])[0])
-    step_ms = view.step_hours * 3_600_000.0
-    line_src = ColumnDataSource({"t": view.times_ms - step_ms / 2 if bars is None else bars["t"],
-                                 "close": view.close if bars is None else bars["close"]},
-                                name="price_line" if names else None)
+    if bars is None:
+        step_ms = view.step_hours * 3_600_000.0
+        return {"t": view.times_ms - step_ms / 2, "close": view.close}, None
+    line = {"t": bars["t"], "close": bars["close"]}
+    bars = dict(bars)
+    bars["colour"] = np.where(bars.pop("up") > 0, "#d9d9d9", "#7a7a7a").astype(object)
+    return line, bars
+
+
+def _price_glyphs(fig, line_src, bars_src=None):
+    """Candles from ``bars_src`` (if any) and a close line from ``line_src`` (shown for zoomed-out
+    views); returns (candle renderers, line renderer)."""
     halo = fig.line("t", "close", source=line_src, color="#000000", line_width=3.2, alpha=0.55)
     line = fig.line("t", "close", source=line_src, color="#f2f2f2", line_width=1.3, alpha=0.95,
                     legend_label="price")
     line.js_link("visible", halo, "visible")
     candles: list = []
-    if bars is not None:
-        bars = dict(bars)
-        bars["colour"] = np.where(bars.pop("up") > 0, "#d9d9d9", "#7a7a7a").astype(object)
-        src = ColumnDataSource(bars, name="price" if names else None)
-        candles.append(fig.segment("t", "high", "t", "low", source=src, color="colour", line_width=1))
-        candles.append(fig.vbar("t", "width", "open", "close", source=src, fill_color="colour", line_color="colour"))
-        many = len(bars["t"]) > CANDLE_LIMIT
+    if bars_src is not None:
+        candles.append(fig.segment("t", "high", "t", "low", source=bars_src, color="colour", line_width=1))
+        candles.append(fig.vbar("t", "width", "open", "close", source=bars_src, fill_color="colour", line_color="colour"))
+        many = len(bars_src.data["t"]) > CANDLE_LIMIT
         for r in candles:
             r.visible = not many
         line.visible = halo.visible = many
@@ -581,13 +605,12 @@ def _price_glyphs(fig, view: View, hm, data, names: bool = True):
     return candles, line
 
 
-def _events_glyph(fig, view: View, data, venues):
-    from bokeh.models import ColumnDataSource, HoverTool
+def _events_glyph(fig, src):
+    """Realized-liquidation markers from ``src`` (the ``liquidations`` source; nothing when None)."""
+    from bokeh.models import HoverTool
 
-    ev = liquidation_events(data, view.times_ms, view.step_hours, venues)
-    if ev is None:
+    if src is None:
         return None
-    src = ColumnDataSource(ev, name="liquidations")
     r = fig.scatter("t", "price", source=src, size="size", fill_color="colour", line_color="#ffffff",
                     line_width=0.5, fill_alpha=0.45, line_alpha=0.7, legend_label="realized liquidations")
     fig.add_tools(HoverTool(renderers=[r], tooltips=[("realized", "@side liquidations (@count events)"),
@@ -614,23 +637,22 @@ def heatmap_figure(hm, data=None, *, mapping: str = "log", layers: str = "blend"
     view = prepare(hm, data, max_cells)
     hm = view.hm
     vmax = float(vmax) if vmax is not None else default_scale(view.long, view.short)
-    pal = palettes()
-    qs = quantile_thresholds(view.long, view.short) if mapping == "percentile" else None
-    img = _paint(colour_levels(view.long, mapping, vmax, qs), colour_levels(view.short, mapping, vmax, qs),
-                 pal["long_u32"], pal["short_u32"], layers)
+    images, tick_pos, tick_val = _colouring(view.long, view.short, mapping, layers, vmax)
     edges = np.asarray(hm.edges, dtype=np.float64)
-    src = ColumnDataSource({"image": [img], "long": [view.long], "short": [view.short], **_image_geometry(view, edges)},
-                           name="heatmap")
-    grid = ColumnDataSource({"tick_pos": [np.array(_ticks(mapping, vmax, qs)[0])],
-                             "tick_val": [np.array(_ticks(mapping, vmax, qs)[1])]}, name="grid")
+    src = ColumnDataSource({"image": images["image"], "long": [view.long], "short": [view.short],
+                            **_image_geometry(view, edges)}, name="heatmap")
+    grid = ColumnDataSource({"tick_pos": [tick_pos], "tick_val": [tick_val]}, name="grid")
     fig = _main_figure(view, hm, width, height)
     r = fig.image_rgba("image", x="x", y="y", dw="dw", dh="dh", source=src)
     fig.add_tools(HoverTool(renderers=[r], tooltips=[("time", "$x{%F %H:%M}"), ("price", "$y{0,0.00}"),
                                                      ("long", "@long{$0,0}"), ("short", "@short{$0,0}")],
                             formatters={"$x": "datetime"}))
-    _colour_bars(fig, mapping, vmax, qs, pal, grid, src)
-    _price_glyphs(fig, view, hm, data)
-    _events_glyph(fig, view, data, _active_venues(hm))
+    _colour_bars(fig, [float(x) for x in tick_pos], palettes(), grid, src)
+    line, bars = _price_data(view, hm, data)
+    _price_glyphs(fig, ColumnDataSource(line, name="price_line"),
+                  ColumnDataSource(bars, name="price") if bars is not None else None)
+    ev = liquidation_events(data, view.times_ms, view.step_hours, _active_venues(hm))
+    _events_glyph(fig, ColumnDataSource(ev, name="liquidations") if ev is not None else None)
     weights = np.asarray(hm.weights, dtype=np.float64)
     head = Div(text=_title_html(hm, view, _active_venues(hm), weights), name="title")
     parts = [head, fig]
@@ -639,25 +661,58 @@ def heatmap_figure(hm, data=None, *, mapping: str = "log", layers: str = "blend"
     return column(*parts)
 
 
-def explorer(hm, data=None, *, mapping: str = "log", layers: str = "blend", width: int = 900, height: int = 520,
-             vmax: float | None = None, max_cells: int = MAX_CELLS, time_index: int | None = None,
-             note: str = ""):
-    """The interactive explorer (works without a kernel: all controls are CustomJS).
+#: The explorer's named sources in the order :func:`update_explorer` replaces them (``replay`` last: its
+#: change makes the page drop its JS state).
+SOURCES: tuple[str, ...] = ("grid", "profile", "clusters", "price", "price_line", "liquidations", "heatmap", "replay")
 
-    Named models: sliders ``half_life`` (hours, 0 = no decay) and ``lev_<L>`` (raw weights, normalised
-    to sum 1), toggles ``venue_<name>``, select ``colour_mapping``, radio ``layers``, slider
-    ``colour_max`` (log10 USD), slider ``time`` (snapshot index); sources ``heatmap`` (image, image2,
-    long, short: (price bin × snapshot) float32 USD), ``replay``, ``grid``, ``profile``, ``clusters``,
-    ``price`` (candles), ``liquidations``. ``data`` (Dataset/Collection/path) adds candles and realized
-    liquidations and lets the cell cap rebuild at a coarser time step. Returns a Bokeh layout.
+
+def _lev_name(lv: float) -> str:
+    """Name of the weight slider of leverage ``lv`` (``lev_<L>``)."""
+    return f"lev_{lv:g}"
+
+
+@dataclass(frozen=True)
+class ExplorerState:
+    """Everything of an explorer page that follows its heatmap: :func:`explorer` builds its models from
+    it and :func:`update_explorer` copies it into a live page (one source of truth for both).
+
+    ``sources``: ColumnDataSource data by model name (every name of :data:`SOURCES` except ``price``
+    and ``liquidations`` when ``data`` gives no candles / no realized liquidations); ``heatmap`` holds
+    the (price bin × snapshot) float32 USD maps and their RGBA images. ``controls``: model properties
+    by model name, in the order they are set — ``half_life`` (hours), ``time`` (snapshot index) and
+    ``lev_<L>`` (start, end, value), ``leverage_preset`` (value), ``venue_<name>`` (active),
+    ``time_marker`` / ``close_marker`` (location: ms / USD). ``texts``: HTML or text of ``title``,
+    ``note`` and ``profile_title``. ``mapping``, ``layers``, ``vmax`` (USD): the colour choices the
+    images and the colour-bar ticks were made with. ``view``: the fitted view (``view.hm`` is shown).
+    Read-only: the models built from it share its arrays.
     """
-    from bokeh.layouts import column, row
-    from bokeh.models import (
-        ColumnDataSource, CustomJS, CustomJSHover, DataTable, Div, HoverTool, NumberFormatter, RadioButtonGroup,
-        Select, Slider, Span, TableColumn, Toggle,
-    )
-    from bokeh.plotting import figure
 
+    view: View
+    sources: dict[str, dict[str, Any]]
+    controls: dict[str, dict[str, Any]]
+    texts: dict[str, str]
+    mapping: str
+    layers: str
+    vmax: float
+
+    @property
+    def colours(self) -> dict[str, Any]:
+        """The colour choices of ``sources['heatmap']`` as keywords: mapping, layers, vmax (USD)."""
+        return {"mapping": self.mapping, "layers": self.layers, "vmax": self.vmax}
+
+
+def page_colours(models: Mapping[str, Any]) -> dict[str, Any]:
+    """The colour choices an explorer page shows now, from its named models (name → model), as
+    :func:`explorer_state` keywords: mapping, layers, vmax (USD; the ``colour_max`` slider is log10)."""
+    return {"mapping": models["colour_mapping"].value, "layers": LAYERS[models["layers"].active],
+            "vmax": 10.0 ** float(models["colour_max"].value)}
+
+
+def explorer_state(hm, data=None, *, mapping: str = MAPPINGS[0], layers: str = LAYERS[0], vmax: float | None = None,
+                   max_cells: int = MAX_CELLS, time_index: int | None = None, note: str = "") -> ExplorerState:
+    """What the explorer of ``hm`` shows (no Bokeh models: cheap, and safe to build off the document's
+    thread). Arguments as :func:`explorer`: ``vmax`` (USD) defaults to :func:`default_scale` of the
+    fitted maps, ``time_index`` (shown snapshot) to the latest, ``note`` is appended to the cell-cap note."""
     from .errors import ParameterError
     from .params import LEVERAGE_PRESETS, preset_weights
 
@@ -674,32 +729,18 @@ def explorer(hm, data=None, *, mapping: str = "log", layers: str = "blend", widt
     prices = np.asarray(hm.prices, dtype=np.float64)
     leverages = np.asarray(hm.leverages, dtype=np.float64)
     weights = np.asarray(hm.weights, dtype=np.float64)
-    names = _venue_names(hm)
     active = _active_venues(hm)
     B, To = view.long.shape
     T = int(np.asarray(hm.long).shape[0])
     vmax = float(vmax) if vmax is not None else default_scale(view.long, view.short)
-    pal = palettes()
-    qs = quantile_thresholds(view.long, view.short) if mapping == "percentile" else None
-    lev_l = colour_levels(view.long, mapping, vmax, qs)
-    lev_s = colour_levels(view.short, mapping, vmax, qs)
-    side_by_side = layers == "side by side"
-    img = _paint(lev_l, lev_s, pal["long_u32"], pal["short_u32"], "long" if side_by_side else layers)
-    # the second panel's image is only sent when shown (the page allocates it on demand): smaller files
-    img2 = _paint(lev_l, lev_s, pal["long_u32"], pal["short_u32"], "short") if side_by_side else np.zeros((1, 1), np.uint32)
+    images, tick_pos, tick_val = _colouring(view.long, view.short, mapping, layers, vmax)
     ti = To - 1 if time_index is None else int(np.clip(time_index, 0, To - 1))
-    tick_pos, tick_val = _ticks(mapping, vmax, qs)
-    payload = replay_payload(hm.replay)
-    notes = " · ".join(x for x in (view.note, note) if x)
-
-    # ---- sources
-    heatmap_src = ColumnDataSource({
-        "image": [img], "image2": [img2], "long": [view.long], "short": [view.short],
-        **_image_geometry(view, edges), "h_time": [0], "h_price": [0], "h_age": [0], "h_venues": [0],
-    }, name="heatmap")
-    replay_src = ColumnDataSource(payload, name="replay")
+    j = view.offset + ti * view.stride   # the shown snapshot's step of hm
+    pal = palettes()
     meta = _meta(hm)
-    grid_src = ColumnDataSource({
+
+    sources: dict[str, dict[str, Any]] = {}
+    sources["grid"] = {
         "n_steps": [T], "n_bins": [B], "n_lev": [len(leverages)], "stride": [view.stride],
         "step_hours": [float(params.step_hours)], "times": [view.times_ms], "prices": [prices], "edges": [edges],
         "close": [view.close], "leverages": [leverages], "half_life_exponent": [float(params.half_life_exponent)],
@@ -709,22 +750,79 @@ def explorer(hm, data=None, *, mapping: str = "log", layers: str = "blend", widt
         "agreement_threshold": [float(getattr(params, "agreement_threshold", 0.25))],
         "agreement_window_bins": [int(getattr(params, "agreement_window_bins", 1))],
         "symbol": [str(meta.get("symbol", ""))], "synthetic": [bool(meta.get("synthetic", False))],
-        "param_text": [_param_text(hm, view)], "tick_pos": [np.array(tick_pos)], "tick_val": [np.array(tick_val)],
+        "param_text": [_param_text(hm, view)], "tick_pos": [tick_pos], "tick_val": [tick_val],
         "preset_names": [list(LEVERAGE_PRESETS)],
         "preset_weights": [np.concatenate([preset_weights(n, leverages) for n in LEVERAGE_PRESETS])],
-    }, name="grid")
-    prof_heights = np.diff(edges)
-    profile_src = ColumnDataSource({"price": prices, "height": prof_heights * 0.9,
-                                    "long": view.long[:, ti].astype(np.float64),
-                                    "short": view.short[:, ti].astype(np.float64)}, name="profile")
-    cl = hm.top_clusters(view.offset + ti * view.stride, n=10)
-    clusters_src = ColumnDataSource({
-        "price": cl["price"].to_numpy(np.float64), "side": cl["side"].to_numpy(dtype=object),
+    }
+    sources["profile"] = {"price": prices, "height": np.diff(edges) * 0.9,
+                          "long": view.long[:, ti].astype(np.float64), "short": view.short[:, ti].astype(np.float64)}
+    cl = hm.top_clusters(j, n=10)
+    cl_price = cl["price"].to_numpy(np.float64)
+    sources["clusters"] = {
+        "price": cl_price, "side": cl["side"].to_numpy(dtype=object),
         "notional": cl["notional"].to_numpy(np.float64), "distance_pct": cl["distance_pct"].to_numpy(np.float64),
         "age_hours": cl["age_hours"].to_numpy(np.float64),
-        "venues": np.array([_agree_text(hm, view.offset + ti * view.stride, int(b))
-                            for b in np.searchsorted(edges, cl["price"].to_numpy(np.float64)) - 1], dtype=object),
-    }, name="clusters")
+        "venues": np.array([_agree_text(hm, j, int(b)) for b in np.searchsorted(edges, cl_price) - 1], dtype=object),
+    }
+    line, bars = _price_data(view, hm, data)
+    if bars is not None:
+        sources["price"] = bars
+    sources["price_line"] = line
+    ev = liquidation_events(data, view.times_ms, view.step_hours, active)
+    if ev is not None:
+        sources["liquidations"] = ev
+    sources["heatmap"] = {**images, "long": [view.long], "short": [view.short], **_image_geometry(view, edges),
+                          "h_time": [0], "h_price": [0], "h_age": [0], "h_venues": [0]}
+    sources["replay"] = replay_payload(hm.replay)
+
+    hl = float(params.half_life_hours)
+    hl = hl if math.isfinite(hl) else 0.0   # the slider's 0 = no decay
+    controls: dict[str, dict[str, Any]] = {
+        "half_life": {"start": 0.0, "end": max(720.0, hl), "value": hl},
+        "time": {"start": 0, "end": max(To - 1, 1), "value": ti},
+        "leverage_preset": {"value": params.leverage_preset if params.leverage_weights is None else "custom"},
+        **{f"venue_{v}": {"active": v in active} for v in _venue_names(hm)},
+        **{_lev_name(lv): {"start": 0.0, "end": 1.0, "value": float(w)} for lv, w in zip(leverages, weights)},
+        "time_marker": {"location": float(view.times_ms[ti])},
+        "close_marker": {"location": float(view.close[ti])},
+    }
+    notes = " · ".join(x for x in (view.note, note) if x)
+    texts = {"title": _title_html(hm, view, active, weights), "note": f"<i>{notes}</i>" if notes else "",
+             "profile_title": f"profile {_fmt_ms(view.times_ms[ti])}"}
+    return ExplorerState(view=view, sources=sources, controls=controls, texts=texts, mapping=mapping, layers=layers,
+                         vmax=vmax)
+
+
+def explorer(hm, data=None, *, mapping: str = MAPPINGS[0], layers: str = LAYERS[0], width: int = 900,
+             height: int = 520, vmax: float | None = None, max_cells: int = MAX_CELLS, time_index: int | None = None,
+             note: str = ""):
+    """The interactive explorer (works without a kernel: all controls are CustomJS).
+
+    Named models: sliders ``half_life`` (hours, 0 = no decay) and ``lev_<L>`` (raw weights, normalised
+    to sum 1), toggles ``venue_<name>``, select ``colour_mapping``, radio ``layers``, slider
+    ``colour_max`` (log10 USD), slider ``time`` (snapshot index); sources ``heatmap`` (image, image2,
+    long, short: (price bin × snapshot) float32 USD), ``replay``, ``grid``, ``profile``, ``clusters``,
+    ``price`` (candles), ``liquidations``. ``data`` (Dataset/Collection/path) adds candles and realized
+    liquidations and lets the cell cap rebuild at a coarser time step. Everything that follows the
+    heatmap comes from :func:`explorer_state`. Returns a Bokeh layout.
+    """
+    from bokeh.layouts import column, row
+    from bokeh.models import (
+        ColumnDataSource, CustomJS, CustomJSHover, DataTable, Div, HoverTool, NumberFormatter, RadioButtonGroup,
+        Select, Slider, Span, TableColumn, Toggle,
+    )
+    from bokeh.plotting import figure
+
+    from .params import LEVERAGE_PRESETS
+
+    st = explorer_state(hm, data, mapping=mapping, layers=layers, vmax=vmax, max_cells=max_cells,
+                        time_index=time_index, note=note)
+    view, c = st.view, st.controls
+    hm = view.hm
+    edges = np.asarray(hm.edges, dtype=np.float64)
+    src = {nm: ColumnDataSource(d, name=nm) for nm, d in st.sources.items()}
+    heatmap_src, replay_src, grid_src = src["heatmap"], src["replay"], src["grid"]
+    profile_src, clusters_src = src["profile"], src["clusters"]
 
     # ---- main figure(s)
     fig = _main_figure(view, hm, width, height)
@@ -736,39 +834,39 @@ def explorer(hm, data=None, *, mapping: str = "log", layers: str = "blend", widt
     fig2.name = "main_short"
     rimg2 = fig2.image_rgba("image2", x="x", y="y", dw="dw", dh="dh", source=heatmap_src)
     rimg2.name = "heatmap_image_short"
-    fig2.visible = side_by_side
-    cbars = _colour_bars(fig, mapping, vmax, qs, pal, grid_src, heatmap_src)
-    candles, line = _price_glyphs(fig, view, hm, data)
-    _price_glyphs(fig2, view, hm, data, names=False)
-    _events_glyph(fig, view, data, active)
-    tspan = Span(location=float(view.times_ms[ti]), dimension="height", line_color="#ffd54f", line_dash="dashed",
-                 line_width=1, name="time_marker")
+    fig2.visible = st.layers == "side by side"
+    pal = palettes()
+    cbars = _colour_bars(fig, [float(x) for x in st.sources["grid"]["tick_pos"][0]], pal, grid_src, heatmap_src)
+    candles, line = _price_glyphs(fig, src["price_line"], src.get("price"))
+    _price_glyphs(fig2, src["price_line"], src.get("price"))   # the same sources: one update serves both panels
+    _events_glyph(fig, src.get("liquidations"))
+    tspan = Span(dimension="height", line_color="#ffd54f", line_dash="dashed", line_width=1, name="time_marker",
+                 **c["time_marker"])
     fig.add_layout(tspan)
 
     # ---- controls
-    hl = float(params.half_life_hours)
-    hl_end = max(720.0, hl if math.isfinite(hl) else 0.0)
-    half_life = Slider(name="half_life", title="half-life, hours (0 = no decay)", start=0.0, end=hl_end,
-                       step=1.0, value=hl if math.isfinite(hl) else 0.0, width=220)
-    levs = [Slider(name=f"lev_{lv:g}", title=f"weight {lv:g}x", start=0.0, end=1.0, step=0.01,
-                   value=float(w), width=220, format="0.00") for lv, w in zip(leverages, weights)]
-    toggles = [Toggle(name=f"venue_{v}", label=v, active=v in active, button_type="primary", width=220) for v in names]
+    half_life = Slider(name="half_life", title="half-life, hours (0 = no decay)", step=1.0, width=220,
+                       **c["half_life"])
+    levs = [Slider(name=_lev_name(lv), title=f"weight {lv:g}x", step=0.01, width=220, format="0.00",
+                   **c[_lev_name(lv)]) for lv in st.sources["grid"]["leverages"][0]]
+    toggles = [Toggle(name=f"venue_{v}", label=v, button_type="primary", width=220, **c[f"venue_{v}"])
+               for v in st.sources["replay"]["venue"]]
     preset_sel = Select(name="leverage_preset", title="leverage preset (sets the weights)",
-                        value=params.leverage_preset if params.leverage_weights is None else "custom",
-                        options=[*LEVERAGE_PRESETS, "custom"], width=220)
-    mapping_sel = Select(name="colour_mapping", title="colour mapping (fixed USD scale)", value=mapping,
+                        options=[*LEVERAGE_PRESETS, "custom"], width=220, **c["leverage_preset"])
+    mapping_sel = Select(name="colour_mapping", title="colour mapping (fixed USD scale)", value=st.mapping,
                          options=list(MAPPINGS), width=220)
-    layers_btn = RadioButtonGroup(name="layers", labels=list(LAYERS), active=LAYERS.index(layers), width=220)
-    scale = Slider(name="colour_max", title="colour scale max, log10 USD", start=round(math.log10(vmax) - 3, 2),
-                   end=round(math.log10(vmax) + 2, 2), step=0.05, value=math.log10(vmax), width=220)
-    time_sl = Slider(name="time", title="profile snapshot (index, latest = right)", start=0, end=max(To - 1, 1),
-                     step=1, value=ti, width=220)
-    title = Div(text=_title_html(hm, view, active, weights), name="title", width=width + 300)
+    layers_btn = RadioButtonGroup(name="layers", labels=list(LAYERS), active=LAYERS.index(st.layers), width=220)
+    lg = math.log10(st.vmax)
+    scale = Slider(name="colour_max", title="colour scale max, log10 USD", start=round(lg - 3, 2),
+                   end=round(lg + 2, 2), step=0.05, value=lg, width=220)
+    time_sl = Slider(name="time", title="profile snapshot (index, latest = right)", step=1, width=220, **c["time"])
+    title = Div(text=st.texts["title"], name="title", width=width + 300)
 
     # ---- side panel
     prof = figure(width=260, height=height, y_range=fig.y_range, y_axis_type="log" if _is_log_grid(edges) else "linear",
-                  title=f"profile {_fmt_ms(view.times_ms[ti])}", tools="pan,wheel_zoom,reset", x_axis_label="USD",
+                  title=st.texts["profile_title"], tools="pan,wheel_zoom,reset", x_axis_label="USD",
                   name="profile_figure")
+    prof.title.name = "profile_title"
     prof.hbar(y="price", height="height", right="long", left=0, source=profile_src, color="#2f8cf0", legend_label="long")
     prof.hbar(y="price", height="height", right="short", left=0, source=profile_src, color="#f0452f", legend_label="short")
     prof.xaxis.formatter = _usd_axis()
@@ -776,8 +874,7 @@ def explorer(hm, data=None, *, mapping: str = "log", layers: str = "blend", widt
     prof.yaxis.visible = False
     prof.legend.location = "top_right"
     prof.legend.label_text_font_size = "9px"
-    pspan = Span(location=float(view.close[ti]), dimension="width", line_color="#333333", line_dash="dotted",
-                 name="close_marker")
+    pspan = Span(dimension="width", line_color="#333333", line_dash="dotted", name="close_marker", **c["close_marker"])
     prof.add_layout(pspan)
     table = DataTable(source=clusters_src, name="clusters_table", width=width, height=260, index_position=None, columns=[
         TableColumn(field="price", title="price", formatter=NumberFormatter(format="0,0.00"), width=90),
@@ -841,7 +938,7 @@ if (line.visible === few) line.visible = !few;
         Div(text="<b>venues</b>"), *toggles, mapping_sel, layers_btn, scale, time_sl, width=240,
     )
     parts = [title, row(controls, column(fig, fig2, table), prof)]
-    parts.append(Div(text=f"<i>{notes}</i>" if notes else "", name="note", width=width + 300))
+    parts.append(Div(text=st.texts["note"], name="note", width=width + 300))
     return column(*parts, name="liqlab_explorer")
 
 
@@ -889,66 +986,48 @@ def save_explorer(hm, path: str | os.PathLike, data=None, **kw) -> Path:
     return path
 
 
-def update_explorer(layout, hm, data=None, *, max_cells: int = MAX_CELLS, mapping: str | None = None,
-                    fresh=None) -> None:
-    """Replace the data of an explorer built by :func:`explorer` in place (e.g. from ipywidgets through
-    jupyter_bokeh) with a new heatmap of the same leverage set and venues (the grid and time range may
-    change). The page keeps its colour choices (mapping, layers, USD scale): the new map is recoloured
-    with them. Sources are replaced first, ``replay`` last (its change makes the page drop its JS state),
-    then the controls (half-life, leverage weights, venues, time), then the title.
+def update_explorer(layout, state: ExplorerState, *, models: Mapping[str, Any] | None = None) -> None:
+    """Show ``state`` (:func:`explorer_state` of a new heatmap of the same leverage set and venues; the
+    grid and time range may change) in an explorer built by :func:`explorer`, in place (e.g. from
+    ipywidgets through jupyter_bokeh). Build the state off the document's thread (e.g. in a worker):
+    only the copying happens here.
 
-    ``fresh``: the explorer of ``hm`` already built (e.g. in a worker thread, so only the cheap copying
-    happens on the thread that owns the document); default: built here."""
+    The page keeps its colour choices (mapping, layers, USD scale): a state made with other choices is
+    recoloured with them, so the page then shows what ``explorer(hm, data, mapping=, layers=, vmax=)``
+    with the page's choices would. Sources are replaced first, ``replay`` last (its change makes the
+    page drop its JS state), then the controls (half-life, time, preset, venues, leverage weights, the
+    time and close markers), then the texts (title, note, profile title). ``models``: the layout's
+    named models (name → model) if the caller keeps them; default: one walk of ``layout``."""
     from .errors import ParameterError
 
-    def by_name(root) -> dict:  # one walk of the model graph (select_one walks all of it on every call)
-        return {m.name: m for m in root.references() if getattr(m, "name", None)}
-
-    olds = by_name(layout)
-    if fresh is None:
-        fresh = explorer(hm, data, max_cells=max_cells, mapping=mapping or olds["colour_mapping"].value)
-    news = by_name(fresh)
-    want = [float(x) for x in np.asarray(hm.leverages, dtype=np.float64)]
+    # one walk of the model graph (select_one walks all of it on every call)
+    olds = models if models is not None else {m.name: m for m in layout.references() if getattr(m, "name", None)}
+    want = [float(x) for x in np.asarray(state.sources["grid"]["leverages"][0], dtype=np.float64)]
     have = [float(x) for x in np.asarray(olds["grid"].data["leverages"][0], dtype=np.float64)]
     if want != have:  # the lev_<L> sliders are wired to the layers in this order
         raise ParameterError(f"leverages: the explorer has sliders for {have}, the new heatmap needs {want}; "
                              "build a new explorer for a new leverage set")
-    # the page's colour choices (fixed USD scale) applied to the fresh map
-    mapping = olds["colour_mapping"].value
-    layers = LAYERS[olds["layers"].active]
-    vmax = 10.0 ** float(olds["colour_max"].value)
-    hd = dict(news["heatmap"].data)
-    long, short = hd["long"][0], hd["short"][0]
-    pal = palettes()
-    qs = quantile_thresholds(long, short) if mapping == "percentile" else None
-    lev_l, lev_s = colour_levels(long, mapping, vmax, qs), colour_levels(short, mapping, vmax, qs)
-    sbs = layers == "side by side"
-    hd["image"] = [_paint(lev_l, lev_s, pal["long_u32"], pal["short_u32"], "long" if sbs else layers)]
-    hd["image2"] = [_paint(lev_l, lev_s, pal["long_u32"], pal["short_u32"], "short") if sbs
-                    else np.zeros((1, 1), np.uint32)]
-    pos, val = _ticks(mapping, vmax, qs)
-    gd = dict(news["grid"].data)
-    gd["tick_pos"], gd["tick_val"] = [np.array(pos)], [np.array(val)]
-    for nm in ("grid", "profile", "clusters", "price", "price_line", "liquidations", "heatmap", "replay"):
-        old, new = olds.get(nm), news.get(nm)
+    sources = state.sources
+    page = page_colours(olds)
+    if page != state.colours:  # the page's colour choices (fixed USD scale) applied to the new map
+        hd = sources["heatmap"]
+        images, pos, val = _colouring(hd["long"][0], hd["short"][0], **page)
+        sources = {**sources, "heatmap": {**hd, **images},
+                   "grid": {**sources["grid"], "tick_pos": [pos], "tick_val": [val]}}
+    for nm in SOURCES:
+        old, new = olds.get(nm), sources.get(nm)
         if old is not None and new is not None:
-            old.data = hd if nm == "heatmap" else gd if nm == "grid" else dict(new.data)
+            old.data = dict(new)
+    ticks = [float(x) for x in sources["grid"]["tick_pos"][0]]
     for side in ("long", "short"):
         cb = olds.get(f"colourbar_{side}")
         if cb is not None:
-            cb.ticker.ticks = list(pos)
-    for nm in ["half_life", "time", "leverage_preset"] + [f"venue_{v}" for v in _venue_names(hm)] + \
-              ["lev_%g" % lv for lv in np.asarray(hm.leverages, dtype=np.float64)]:
-        old, new = olds.get(nm), news.get(nm)
-        if old is None or new is None:
-            continue
-        if nm.startswith("venue_"):
-            old.active = new.active
-        elif nm == "leverage_preset":
-            old.value = new.value
-        else:
-            old.update(start=new.start, end=new.end, value=new.value)
-    for nm in ("title", "note"):
-        old, new = olds.get(nm), news.get(nm)
-        if old is not None and new is not None:
-            old.text = new.text
+            cb.ticker.ticks = ticks
+    for nm, props in state.controls.items():
+        old = olds.get(nm)
+        if old is not None:
+            old.update(**props)
+    for nm, text in state.texts.items():
+        old = olds.get(nm)
+        if old is not None:
+            old.text = text

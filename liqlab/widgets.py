@@ -4,7 +4,8 @@
 parameter, named after it, default from :class:`liqlab.params.HeatmapParams`, tooltip = its
 description) next to the static explorer of :mod:`liqlab.plot` wrapped in ``jupyter_bokeh.BokehModel``.
 A change rebuilds with the engine (in a worker thread, debounced, newest request wins) and replaces
-the data of the EXISTING Bokeh sources in place (:func:`liqlab.plot.update_explorer`): no new plot,
+the data of the EXISTING Bokeh sources in place (:func:`liqlab.plot.explorer_state` built in the worker,
+copied by :func:`liqlab.plot.update_explorer`): no new plot,
 zoom/pan kept, the browser-side sliders keep working on the new map. A bad combination shows one line
 in the panel and leaves the last good map on screen.
 
@@ -257,13 +258,14 @@ def params_from_controls(base, values: dict[str, Any], all_venues: tuple[str, ..
 class _Outcome:
     gen: int
     hm: Any = None            # the heatmap shown (fitted, venues applied)
-    fresh: Any = None         # its Bokeh explorer, built in the worker (only copied on the loop)
+    state: Any = None         # its plot.ExplorerState, built in the worker (only copied on the loop)
+    layout: Any = None        # instead of ``state``: a whole new Bokeh explorer (another venue set)
     data: Any = None          # a newly loaded dataset (the dataset control changed), else None
     cache: Any = None         # the engine cache that goes with it
     params: Any = None        # the requested HeatmapParams
     error: str = ""           # one line, '' on success
     engine_s: float = 0.0     # build_heatmap / with_params
-    figure_s: float = 0.0     # the fresh Bokeh explorer (worker)
+    view_data_s: float = 0.0  # the state (or new layout) built in the worker
     superseded: bool = False
 
 
@@ -585,10 +587,15 @@ class Explorer:
             if gen != self._gen:
                 return _Outcome(gen, superseded=True)
             t1 = time.perf_counter()
-            fresh = plot.explorer(hm, data, mapping=self._models["colour_mapping"].value, max_cells=self.max_cells,
-                                  **self._plot_kw)
-            return _Outcome(gen, hm=hm, fresh=fresh, params=params, data=new, cache=cache if new is not None else None,
-                            engine_s=t1 - t0, figure_s=time.perf_counter() - t1)
+            colours = plot.page_colours(self._models)
+            state = layout = None
+            if new is not None and tuple(new.venues) != self.venues:  # another venue set: new toggles, new scale
+                layout = plot.explorer(hm, data, mapping=colours["mapping"], max_cells=self.max_cells, **self._plot_kw)
+            else:
+                state = plot.explorer_state(hm, data, max_cells=self.max_cells, **colours)
+            return _Outcome(gen, hm=hm, state=state, layout=layout, params=params, data=new,
+                            cache=cache if new is not None else None, engine_s=t1 - t0,
+                            view_data_s=time.perf_counter() - t1)
         except Exception as exc:  # noqa: BLE001 - any failure becomes the one-line panel message
             self._last_exc = exc
             msg, name = _one_line(exc), values.get("_changed")
@@ -608,12 +615,11 @@ class Explorer:
         if not out.error:
             self._applying = True
             try:
-                data = out.data if out.data is not None else self.data
-                swap = out.data is not None and tuple(out.data.venues) != self.venues
+                swap = out.layout is not None
                 if swap:
-                    self._swap_layout(out.fresh, out.data)  # another venue set: the page needs new toggles
+                    self._swap_layout(out.layout)  # another venue set: the page needs new toggles
                 else:
-                    plot.update_explorer(self.layout, out.hm, data, max_cells=self.max_cells, fresh=out.fresh)
+                    plot.update_explorer(self.layout, out.state, models=self._models)
                 if out.data is not None:
                     self._adopt_data(out.data, out.cache)
                 if swap:
@@ -625,9 +631,9 @@ class Explorer:
                 out = dataclasses.replace(out, error=_one_line(exc))
             finally:
                 self._applying = False
-        view_s = out.figure_s + time.perf_counter() - t0
+        view_s = out.view_data_s + time.perf_counter() - t0
         self.last_timing = {"engine_s": out.engine_s, "view_s": view_s, "total_s": out.engine_s + view_s,
-                            "figure_s": out.figure_s, "apply_s": view_s - out.figure_s}
+                            "view_data_s": out.view_data_s, "apply_s": view_s - out.view_data_s}
         if out.error:
             self.stats["failed"] += 1
             self.error = out.error
@@ -635,13 +641,13 @@ class Explorer:
         else:
             self.error = ""
             self.status.value = self._status_html(
-                f"rebuilt in {out.engine_s + view_s:.2f} s (engine {out.engine_s:.2f} s, figure {out.figure_s:.2f} s, "
-                f"update {view_s - out.figure_s:.2f} s)", "ok")
+                f"rebuilt in {out.engine_s + view_s:.2f} s (engine {out.engine_s:.2f} s, view data "
+                f"{out.view_data_s:.2f} s, update {view_s - out.view_data_s:.2f} s)", "ok")
         with self._lock:
             if out.gen == self._gen:
                 self._idle.set()
 
-    def _swap_layout(self, fresh, data) -> None:
+    def _swap_layout(self, fresh) -> None:
         """Show ``fresh`` (a new Bokeh explorer) in place of the current one, in a new BokehModel."""
         import ipywidgets as w
         from jupyter_bokeh.widgets import BokehModel
@@ -677,6 +683,8 @@ class Explorer:
         and venue toggles included: jupyter_bokeh syncs them back into the Bokeh models)."""
         import numpy as np
 
+        from . import plot
+
         hm, lay = self.heatmap, self._models
         changes: dict[str, Any] = {}
         hl = lay.get("half_life")
@@ -697,19 +705,10 @@ class Explorer:
             changes["venues"] = None if len(on) == len(hm.replay.venue_names) else tuple(on)
         if changes:
             hm = hm.with_params(**changes)
-        kw: dict[str, Any] = {}
-        m = lay.get("colour_mapping")
-        if m is not None:
-            kw["mapping"] = m.value
-        layers = lay.get("layers")
-        if layers is not None:
-            kw["layers"] = layers.labels[layers.active]
+        kw = plot.page_colours(lay)
         t = lay.get("time")
         if t is not None:
             kw["time_index"] = int(t.value)
-        cm = lay.get("colour_max")
-        if cm is not None:
-            kw["vmax"] = float(10 ** cm.value)
         return hm, kw
 
     def _params_of(self, hm):

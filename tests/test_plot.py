@@ -200,10 +200,96 @@ def test_update_explorer_replaces_sources(small):
     hm, data = small
     lay = plot.explorer(hm, data)
     hm2 = hm.with_params(half_life_hours=12.0)
-    plot.update_explorer(lay, hm2, data)
+    plot.update_explorer(lay, plot.explorer_state(hm2, data))
     np.testing.assert_allclose(_named(lay, "heatmap").data["long"][0], hm2.long.T.astype(np.float32))
     assert _named(lay, "half_life").value == 12.0
     assert "12 h" in _named(lay, "title").text
+
+
+def _models(layout) -> dict:
+    return {m.name: m for m in layout.references() if getattr(m, "name", None)}
+
+
+def _assert_same_column(got, want, where: str) -> None:
+    """Array for array: same length, and each cell (array or scalar) with the same dtype and values."""
+    if isinstance(want, np.ndarray):
+        assert isinstance(got, np.ndarray) and got.dtype == want.dtype, where
+        np.testing.assert_array_equal(got, want, err_msg=where)
+        return
+    assert len(got) == len(want), where
+    for i, (g, w) in enumerate(zip(got, want)):
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.dtype == w.dtype, f"{where}[{i}]"
+        np.testing.assert_array_equal(g, w, err_msg=f"{where}[{i}]")
+
+
+#: Control properties update_explorer sets (the page's colour controls are kept, checked separately).
+_CONTROL_PROPS = {"Slider": ("start", "end", "value", "step", "title"), "Toggle": ("active", "label"),
+                  "Select": ("value", "options"), "Span": ("location",), "Div": ("text",), "Title": ("text",)}
+
+
+@pytest.mark.parametrize("mapping, layers, state_colours", [
+    ("log", "blend", "explorer_state defaults"),          # the page's choices differ: recoloured on update
+    ("percentile", "side by side", "page"),               # the state is made with the page's choices
+])
+def test_update_explorer_shows_what_a_fresh_explorer_shows(small, mapping, layers, state_colours):
+    from liqlab.heatmap import build_heatmap
+
+    hm1, data = small
+    # another time range, side split, half-life, preset and venue selection; the same leverage set
+    hm2 = build_heatmap(data, start=str(hm1.times[24]), end=str(hm1.times[-6]), side_split="taker",
+                        half_life_hours=12.0, leverage_preset="retail-high",
+                        progress=False).with_params(venues=("bybit", "okx"))
+    T1, B1 = hm1.long.shape
+    cap = int(np.prod(hm2.long.shape))          # hm2 fits; hm1 is rebuilt coarser (so the note changes too)
+    assert T1 * B1 > cap
+    page = plot.explorer(hm1, data, max_cells=cap)
+    pm = _models(page)
+    pm["colour_mapping"].value = mapping           # as the page's own controls do (synced back by jupyter_bokeh)
+    pm["layers"].active = plot.LAYERS.index(layers)
+    pm["colour_max"].value = pm["colour_max"].value + 0.5
+    colours = plot.page_colours(pm)
+    kept = {n: pm[n].properties_with_values() for n in ("colour_mapping", "layers", "colour_max")}
+    state = plot.explorer_state(hm2, data, max_cells=cap, **(colours if state_colours == "page" else {}))
+    assert (state.colours == colours) == (state_colours == "page")
+    plot.update_explorer(page, state)
+    fresh = _models(plot.explorer(hm2, data, max_cells=cap, **colours))
+
+    assert set(pm) == set(fresh)
+    sources = sorted(n for n, m in fresh.items() if type(m).__name__ == "ColumnDataSource")
+    assert set(plot.SOURCES) <= set(sources)
+    for n in sources:
+        got, want = pm[n].data, fresh[n].data
+        assert set(got) == set(want), n
+        for col in want:
+            _assert_same_column(got[col], want[col], f"{n}.{col}")
+    controls = [n for n, m in fresh.items() if type(m).__name__ in _CONTROL_PROPS and n not in kept]
+    assert {"half_life", "time", "leverage_preset", "venue_okx", "lev_10", "title", "note", "time_marker",
+            "close_marker", "profile_title"} <= set(controls)
+    for n in controls:
+        for prop in _CONTROL_PROPS[type(fresh[n]).__name__]:
+            assert getattr(pm[n], prop) == getattr(fresh[n], prop), f"{n}.{prop}"
+    for side in ("long", "short"):
+        assert pm[f"colourbar_{side}"].ticker.ticks == fresh[f"colourbar_{side}"].ticker.ticks
+    assert {n: pm[n].properties_with_values() for n in kept} == kept     # the page's colour choices stay
+    # the update did change the page (hm2 differs from hm1 in every respect compared above)
+    assert not pm["venue_binanceusdm"].active and pm["half_life"].value == 12.0 and "coarsened" not in pm["note"].text
+    assert pm["time_marker"].location == plot._times_ms(hm2.times)[-1]
+
+
+def test_explorer_state_fills_the_explorer(small):
+    hm, data = small
+    state = plot.explorer_state(hm, data, mapping="linear", time_index=5)
+    lay = _models(plot.explorer(hm, data, mapping="linear", time_index=5))
+    for n, cols in state.sources.items():
+        for col, want in cols.items():
+            _assert_same_column(lay[n].data[col], want, f"{n}.{col}")
+    for n, props in state.controls.items():
+        assert {k: getattr(lay[n], k) for k in props} == props, n
+    assert {n: lay[n].text for n in state.texts} == state.texts
+    assert state.controls["time"]["value"] == 5 and lay["colour_mapping"].value == "linear"
+    with pytest.raises(ParameterError, match="mapping"):
+        plot.explorer_state(hm, mapping="sqrt")
 
 
 def test_update_explorer_needs_the_same_leverage_set(small):
@@ -211,7 +297,7 @@ def test_update_explorer_needs_the_same_leverage_set(small):
     lay = plot.explorer(hm)
     other = __import__("liqlab.heatmap", fromlist=["build_heatmap"]).build_heatmap(data, leverages=(10, 20), progress=False)
     with pytest.raises(ParameterError, match="leverage"):
-        plot.update_explorer(lay, other)
+        plot.update_explorer(lay, plot.explorer_state(other))
 
 
 def test_plot_import_is_light():
