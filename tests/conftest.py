@@ -50,3 +50,16 @@ def month_sim(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sim") / "month"
     simulate(days=30, seed=0, venues=("binanceusdm", "bybit", "okx"), out=out, progress=False)
     return out
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any real socket connection or DNS lookup in this process fails the test (the fakes open none)."""
+    import socket
+
+    def refuse(*a, **k):
+        raise OSError("real network access attempted in a test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)

@@ -219,16 +219,8 @@ FUNDING_EP = {"bybit": "market/funding/history", "okx": "public/funding-rate-his
 
 
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Any real socket connection or DNS lookup fails the test (the fakes never open one)."""
-    import socket
-
-    def refuse(*a, **k):
-        raise OSError("test_fetch: real network access attempted")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+def offline(no_network, monkeypatch):
+    """No real socket (tests/conftest.py ``no_network``) and no Binance keys from the environment."""
     monkeypatch.delenv("BINANCE_API_KEY", raising=False)
     monkeypatch.delenv("BINANCE_API_SECRET", raising=False)
 

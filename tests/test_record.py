@@ -32,16 +32,8 @@ _spec.loader.exec_module(fake_http)
 
 
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Any real socket connection or DNS lookup fails the test (replayed sockets and fake REST open none)."""
-    import socket
-
-    def refuse(*a, **k):
-        raise OSError("test_record: real network access attempted")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+def offline(no_network):
+    """No real socket in-process (tests/conftest.py ``no_network``); replayed sockets and fake REST open none."""
 
 
 def _frames(venue: str) -> list[dict]:
