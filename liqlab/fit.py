@@ -49,6 +49,7 @@ OI_RULES: tuple[str, ...] = ("proportional", "ignore", "highest_leverage")
 TRAIN_FRACTION = 0.6
 IDENTIFIABLE_SHARE = 0.01  # a leverage layer is identifiable if it holds >= 1% of the swept notional in training
 IRLS_ITERATIONS = 50
+HL_FIXED_POINT = 4  # regression rounds for 'highest_leverage', whose layers depend on the weights
 
 
 def objective(swept_long: np.ndarray, swept_short: np.ndarray, real_long: np.ndarray, real_short: np.ndarray,
@@ -354,9 +355,6 @@ class _Sweeps:
                 break
             w = res.weights
         return res
-
-
-HL_FIXED_POINT = 4
 
 
 @dataclass

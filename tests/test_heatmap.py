@@ -319,43 +319,35 @@ def test_hourly_oi_and_bars_and_gap_reset():
     assert h3.long[-1].sum() == pytest.approx(100 * 60000.0, rel=1e-6)
 
 
-def test_coarse_oi_deposits_and_in_step_clearing():
-    """5m OI on 1m bars: a deposit is cleared by a later bar of the same step that trades through it."""
-    n = 120
+def wick_dataset(n: int, wicks: tuple[int, ...]) -> Dataset:
+    """``n`` flat 1m bars at 60,000 with a wick to 45,000 at each bar index in ``wicks``; 5m OI that adds
+    10 BTC at 00:05 (every long level of 5x..125x deposited then sits above 45,000)."""
     ts = pd.date_range("2025-01-01", periods=n, freq="1min", tz="UTC")
     c = np.full(n, 60000.0)
     lo = c * 0.9999
-    lo[7] = 45000.0  # a wick at 00:07 through every long level deposited at 00:05 (5x LP ≈ 48,200)
+    lo[list(wicks)] = 45000.0
     oh = pd.DataFrame(dict(ts=ts, open=c, high=c * 1.0001, low=lo, close=c, volume=np.ones(n)))
     oits = ts[::5]
     oi = np.full(len(oits), 100.0)
     oi[1:] = 110.0  # +10 at 00:05
-    ds = Dataset(meta=make_meta("binanceusdm", "BTC/USDT:USDT", source="test", synthetic=True), ohlcv=oh,
-                 open_interest=pd.DataFrame(dict(ts=oits, open_interest=oi, open_interest_value=oi * 6e4)),
-                 funding=pd.DataFrame(dict(ts=ts[:1], funding_rate=[0.0])))
+    return Dataset(meta=make_meta("binanceusdm", "BTC/USDT:USDT", source="test", synthetic=True), ohlcv=oh,
+                   open_interest=pd.DataFrame(dict(ts=oits, open_interest=oi, open_interest_value=oi * 6e4)),
+                   funding=pd.DataFrame(dict(ts=ts[:1], funding_rate=[0.0])))
+
+
+def test_coarse_oi_deposits_and_in_step_clearing():
+    """5m OI on 1m bars: a deposit is cleared by a later bar of the same step that trades through it."""
+    ds = wick_dataset(120, (7,))  # a wick at 00:07 through every long level deposited at 00:05
     h = build_heatmap(ds, half_life_hours=math.inf, progress=False)
     assert h.long.sum() == 0.0  # every long level (5x..125x) is above 45,000: cleared inside the step
     assert h.short[-1].sum() == pytest.approx(10 * 60000.0, rel=1e-6)
-    ds_late = dataclasses.replace(ds, ohlcv=oh.assign(low=c * 0.9999))
-    h2 = build_heatmap(ds_late, half_life_hours=math.inf, progress=False)
+    h2 = build_heatmap(wick_dataset(120, ()), half_life_hours=math.inf, progress=False)
     assert h2.long[-1].sum() == pytest.approx(10 * 60000.0, rel=1e-6)
 
 
 def test_clearing_none_keeps_levels_that_price_trades_through():
-    """The same wick as above, within the step and in a later step: clearing='none' keeps every level."""
-    n = 240
-    ts = pd.date_range("2025-01-01", periods=n, freq="1min", tz="UTC")
-    c = np.full(n, 60000.0)
-    lo = c * 0.9999
-    lo[7] = 45000.0      # same step as the deposit at 00:05
-    lo[150] = 45000.0    # a later step
-    oh = pd.DataFrame(dict(ts=ts, open=c, high=c * 1.0001, low=lo, close=c, volume=np.ones(n)))
-    oits = ts[::5]
-    oi = np.full(len(oits), 100.0)
-    oi[1:] = 110.0
-    ds = Dataset(meta=make_meta("binanceusdm", "BTC/USDT:USDT", source="test", synthetic=True), ohlcv=oh,
-                 open_interest=pd.DataFrame(dict(ts=oits, open_interest=oi, open_interest_value=oi * 6e4)),
-                 funding=pd.DataFrame(dict(ts=ts[:1], funding_rate=[0.0])))
+    """Wicks within the deposit's step and in a later step: clearing='none' keeps every level."""
+    ds = wick_dataset(240, (7, 150))
     for use_numba in (True, False):
         kw = dict(half_life_hours=math.inf, progress=False, use_numba=use_numba)
         assert build_heatmap(ds, **kw).long.sum() == 0.0
