@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -248,3 +249,26 @@ def test_cli_fit_writes_params_usable_by_heatmap(small_sim, tmp_path, capsys):
     assert json.loads(rep.read_text())["params"] == p.to_dict()
     assert main(["fit", str(small_sim), "--out", str(out), "--half-lives", "x"]) == 2
     assert main(["fit", str(small_sim), "--out", str(out), "--half-life-exponents", "x"]) == 2
+
+
+def test_fitted_params_drive_the_heatmap_and_magnet_notebooks(small_sim, tmp_path):
+    """A params file from the fit is a notebook parameter (``params_file``) of 02 and 03, as of 04."""
+    from liqlab.params import HeatmapParams
+    from liqlab.runner import execute_notebook
+
+    nbs = Path(__file__).resolve().parents[1] / "notebooks"
+    p = HeatmapParams(leverage_weights=(0.0, 0.1, 0.2, 0.2, 0.2, 0.1, 0.1, 0.1), half_life_hours=24.0,
+                      half_life_exponent=1.0, oi_decrease="ignore")
+    pf = F.save_params(p, tmp_path / "fitted.yaml")
+    res = tmp_path / "02.json"
+    run = execute_notebook(nbs / "02_heatmap.ipynb", tmp_path / "out",
+                           {"dataset": str(small_sim), "params_file": str(pf), "results_path": str(res),
+                            "leverage_preset": "uniform"}, html=False)
+    assert run.ok, run.error
+    assert json.loads(res.read_text())["params"] == p.replace(leverage_preset="uniform").to_dict()  # names override
+    res = tmp_path / "03.json"
+    run = execute_notebook(nbs / "03_magnet.ipynb", tmp_path / "out",
+                           {"dataset": str(small_sim), "params_file": str(pf), "results_path": str(res), "grid": None,
+                            "pipeline_reps": 0, "bootstrap_reps": 99}, html=False)
+    assert run.ok, run.error
+    assert json.loads(res.read_text())["heatmap_params"] == p.to_dict()
