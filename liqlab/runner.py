@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ast
+import contextlib
+import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,19 @@ def _parse_annotation(text: str | None) -> tuple[str | None, bool]:
     return (base if base in _SIMPLE_TYPES else None), (optional or base not in _SIMPLE_TYPES)
 
 
+@contextlib.contextmanager
+def _papermill_quiet() -> Iterator[None]:
+    """Papermill's parameter parser warns ("Unable to parse line ...") on declarations it skips, e.g. a
+    comment with quotes; :func:`notebook_parameters` reads those lines itself, so the warnings are noise."""
+    pm_log = logging.getLogger("papermill")
+    level = pm_log.level
+    pm_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        pm_log.setLevel(level)
+
+
 def notebook_parameters(path: Path) -> dict[str, _Param]:
     """Parameters declared by a notebook's ``parameters`` cell: papermill's inspection, completed by an
     AST read of the same cell (papermill skips e.g. ``x: str | None = None``). Types come from the
@@ -66,18 +81,12 @@ def notebook_parameters(path: Path) -> dict[str, _Param]:
 
     if not path.is_file():
         raise ParameterError(f"{path}: notebook not found")
-    import logging
-
-    pm_log = logging.getLogger("papermill")
-    level = pm_log.level
-    pm_log.setLevel(logging.ERROR)  # its parser warns on lines it skips; the AST pass below reads them
     try:
-        declared = papermill.inspect_notebook(str(path))
+        with _papermill_quiet():  # the AST pass below reads the lines papermill skips
+            declared = papermill.inspect_notebook(str(path))
         nb = nbformat.read(str(path), as_version=4)
     except Exception as exc:  # noqa: BLE001 - unreadable notebook is bad input
         raise ParameterError(f"{path}: cannot read notebook ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-    finally:
-        pm_log.setLevel(level)
     out: dict[str, _Param] = {}
     for name, info in declared.items():
         tname, optional = _parse_annotation(info.get("inferred_type_name"))
@@ -207,16 +216,10 @@ def execute_notebook(
     t0 = time.perf_counter()
     error = None
     try:
-        pm.execute_notebook(
-            str(src),
-            str(out),
-            parameters=parameters,
-            cwd=str(src.parent),
-            progress_bar=progress,
-            kernel_name="python3",
-            execution_timeout=timeout,
-            log_output=False,
-        )
+        with _papermill_quiet():
+            pm.execute_notebook(str(src), str(out), parameters=parameters, cwd=str(src.parent),
+                                progress_bar=progress, kernel_name="python3", execution_timeout=timeout,
+                                log_output=False)
     except pm.PapermillExecutionError as exc:
         error = f"{src.name}: cell {exc.exec_count}: {exc.ename}: {exc.evalue}".splitlines()[0]
     html_path = None
