@@ -42,9 +42,9 @@ import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["SimulationConfig", "Market", "simulate", "simulate_market", "KNOWN_VENUES", "SIM_VERSION"]
+__all__ = ["SimulationConfig", "Market", "simulate", "simulate_market", "KNOWN_VENUES", "SIM_VERSION", "WORLDS"]
 
-SIM_VERSION = 1  # bump when the simulator's output for a given config changes (invalidates --reuse)
+SIM_VERSION = 2  # bump when the simulator's output for a given config changes (invalidates --reuse)
 KNOWN_VENUES = ("binanceusdm", "bybit", "okx")
 MINUTES_PER_YEAR = 525_600.0
 _HIST_BIN = 0.001  # hunter's histogram of liquidation levels: log-price bins of 10 bp
@@ -55,12 +55,23 @@ DEFAULT_LEVERAGES = (2.0, 3.0, 5.0, 10.0, 20.0, 25.0, 50.0, 75.0, 100.0, 125.0)
 DEFAULT_LEVERAGE_WEIGHTS = (0.05, 0.06, 0.12, 0.22, 0.18, 0.10, 0.12, 0.05, 0.06, 0.04)
 DEFAULT_VENUE_SHARES = (("binanceusdm", 0.5), ("bybit", 0.3), ("okx", 0.2))
 
+# Named worlds: field overrides applied before the caller's own. 'default' is SimulationConfig's defaults
+# (entries bursty in time and price, open interest with the real market's stylized facts);
+# 'homogeneous' is the first simulator: a steady Poisson stream, lognormal sizes, a fixed leverage mix.
+WORLDS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "homogeneous": {"arrivals_per_min": 20.0, "activity_vol_elasticity": 0.5,
+                    "herding_branching": 0.0, "sentiment_sd": 0.0, "breakout_intensity": 0.0, "fade_intensity": 0.0,
+                    "whale_share": 0.0, "whale_event_share": 0.0, "leverage_vol_elasticity": 0.0, "size_max_usd": 1.5e7},
+}
+
 
 @dataclass(frozen=True)
 class SimulationConfig:
     """Every knob of the simulated market (units in the names/comments; times UTC)."""
 
     days: float = 30.0  # simulated (output) span
+    world: str = "default"  # the preset the other fields started from (WORLDS); a label, set by make_config
     seed: int = 0  # price and venue-noise streams (and traders unless trader_seed is set)
     venues: tuple[str, ...] = KNOWN_VENUES
     start: str = "2025-01-01T00:00:00+00:00"  # first output bar (UTC, whole minute)
@@ -82,20 +93,37 @@ class SimulationConfig:
     background_volume_usd: float = 4e6  # non-speculator volume per minute, all venues (USD)
     # traders
     trader_seed: int | None = None  # None → seed
-    arrivals_per_min: float = 20.0  # new positions per minute over all venues (× venue share)
-    activity_vol_elasticity: float = 0.5  # arrivals ∝ (σ_t/σ̄)^this
+    arrivals_per_min: float = 16.0  # new positions per minute over all venues (× venue share)
+    activity_vol_elasticity: float = 1.25  # arrivals ∝ (σ_t/σ̄)^this
     long_share: float = 0.52  # probability a new position is long
     trend_following: float = 0.1  # + this·tanh(60m return / its sd) on the long probability
     size_median_usd: float = 100_000.0  # lognormal position notional (USD)
     size_sigma: float = 1.6
     size_leverage_exponent: float = 1.2  # median size ∝ (leverage/10)^(−this): high leverage = small tickets
-    size_max_usd: float = 1.5e7  # clipped (also to half the venue's tier cap)
+    size_max_usd: float = 3e8  # clipped (also to half the venue's tier cap)
     leverages: tuple[float, ...] = DEFAULT_LEVERAGES
     leverage_weights: tuple[float, ...] = DEFAULT_LEVERAGE_WEIGHTS  # by count, before tier caps
     holding_median_hours: float = 16.0  # lognormal voluntary holding time at 10x
     holding_sigma: float = 1.0
     holding_max_days: float = 20.0  # voluntary holding times are capped here
     holding_leverage_exponent: float = 0.8  # median ∝ (leverage/10)^(−this)
+    # behaviour that concentrates entries in time and price (liqlab.traders; docs/SIMULATOR.md "Traders").
+    # The 'homogeneous' world (WORLDS) sets them all to 0: the first simulator's steady Poisson stream.
+    herding_branching: float = 0.7  # followers per position (Hawkes branching ratio, < 1); base rate × (1 − this)
+    herding_delay_min: float = 2.0  # mean delay of a follower after its parent (minutes, exponential)
+    herding_side: float = 0.5  # probability a follower takes its parent's side
+    breakout_intensity: float = 2.0  # breakout arrivals per bar per sd beyond the range, × the venue's mean rate
+    breakout_window_min: float = 240.0  # the recent range: highest/lowest latent close of this many minutes
+    fade_intensity: float = 3.0  # dip-buyers per bar per sd beyond fade_threshold, × the venue's mean rate
+    fade_window_min: float = 60.0  # horizon of the move that fade traders react to (minutes)
+    fade_threshold: float = 2.0  # |move| in sds of that horizon before fade traders open against it
+    whale_share: float = 0.001  # share of positions opened by large accounts (Pareto-tailed sizes)
+    whale_event_share: float = 0.03  # the same share among breakout and fade arrivals (large accounts act on events)
+    whale_min_usd: float = 2e6  # Pareto scale of large accounts' notional (USD)
+    whale_alpha: float = 1.15  # Pareto tail index of large accounts' notional
+    sentiment_sd: float = 0.06  # sd of the crowd's swing in long probability (market-wide, slowly mean-reverting)
+    sentiment_halflife_hours: float = 48.0  # half-life of those swings
+    leverage_vol_elasticity: float = 0.5  # leverage mix tilt: weight ∝ w·exp(−this·ln(σ_t/σ̄)·ln(L/10))
     # funding (every funding_hours from 00:00 UTC; rate = premium + clamp(interest − premium, ±band))
     funding_hours: int = 8
     funding_interest: float = 0.0001
@@ -172,11 +200,24 @@ def _check_config(c: SimulationConfig) -> None:
     nonneg = ["warmup_days", "basis_bp", "last_noise_bp", "wick_bp", "background_volume_usd", "arrivals_per_min",
               "activity_vol_elasticity", "trend_following", "size_sigma", "size_leverage_exponent", "holding_sigma", "holding_leverage_exponent",
               "funding_interest", "funding_band", "funding_cap", "funding_sensitivity", "funding_noise",
-              "cascade_impact", "hunt_intensity", "garch_alpha", "garch_beta"]
+              "cascade_impact", "hunt_intensity", "garch_alpha", "garch_beta", "herding_delay_min",
+              "breakout_intensity", "fade_intensity", "fade_threshold", "whale_share", "leverage_vol_elasticity",
+              "sentiment_sd"]
     for name in nonneg:
         v = getattr(c, name)
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
             bad(name, "must be finite and >= 0")
+    for name in ("breakout_window_min", "fade_window_min", "whale_min_usd", "whale_alpha", "sentiment_halflife_hours"):
+        v = getattr(c, name)
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            bad(name, "must be finite and > 0")
+    if not (0 <= c.herding_branching < 1):
+        bad("herding_branching", "must be in [0, 1) (a branching ratio of 1 or more never dies out)")
+    for name in ("herding_side", "whale_share", "whale_event_share"):
+        if not (0 <= getattr(c, name) <= 1):
+            bad(name, "must be in [0, 1]")
+    if c.world not in WORLDS:
+        raise ParameterError(f"world: unknown world {c.world!r}; known: {', '.join(WORLDS)}")
     if c.t_dof <= 2:
         bad("t_dof", "must be > 2 (finite variance)")
     if c.garch_alpha + c.garch_beta >= 1:
@@ -209,7 +250,10 @@ _FIELDS = {f.name for f in dataclasses.fields(SimulationConfig)}
 
 
 def make_config(config: SimulationConfig | Mapping[str, Any] | None = None, **overrides: Any) -> SimulationConfig:
-    """A SimulationConfig from a config, a dict and/or keyword overrides (unknown names → ParameterError)."""
+    """A SimulationConfig from a config, a dict and/or keyword overrides (unknown names → ParameterError).
+
+    ``world`` (a key of :data:`WORLDS`) picks the preset the other values start from.
+    """
     if isinstance(config, SimulationConfig):
         base = config.to_dict()
     elif config is None:
@@ -218,7 +262,15 @@ def make_config(config: SimulationConfig | Mapping[str, Any] | None = None, **ov
         base = dict(config)
     else:
         raise ParameterError(f"config: expected SimulationConfig or dict, got {type(config).__name__}")
-    base.update(overrides)
+    # a world's preset sits under the caller's own values (for a SimulationConfig, a world given in the
+    # overrides replaces the config's behaviour fields: simulate(cfg, world="homogeneous"))
+    world = overrides.get("world", base.get("world", "default"))
+    if world not in WORLDS:
+        raise ParameterError(f"world: unknown world {world!r}; known: {', '.join(WORLDS)}")
+    if isinstance(config, SimulationConfig):
+        base = {**base, **(WORLDS[world] if "world" in overrides else {}), **overrides}
+    else:
+        base = {**WORLDS[world], **base, **overrides}
     unknown = sorted(set(base) - _FIELDS)
     if unknown:
         raise ParameterError(f"unknown simulation parameter(s) {unknown}")
@@ -328,37 +380,51 @@ def _venue_prices(c: SimulationConfig, venue: str, lat: dict[str, np.ndarray]) -
 # -------------------------------------------------------------------------------------------- agents
 
 
-def _agents(c: SimulationConfig, venue: str, lat: dict[str, np.ndarray], vp: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Pre-drawn positions of one venue (traders' own stream): entry bar, side, size, leverage, plan."""
+def _agents(c: SimulationConfig, venue: str, lat: dict[str, np.ndarray], vp: dict[str, np.ndarray],
+            sentiment: np.ndarray) -> dict[str, np.ndarray]:
+    """Pre-drawn positions of one venue (traders' own streams): entry bar, side, size, leverage, plan.
+
+    Base traders come from the venue's trader stream in the order the first simulator drew them, so the
+    ``homogeneous`` world is unchanged; breakout, fade and follower arrivals, whale sizes and the
+    volatility tilt of leverage use a second stream of the venue (``liqlab.traders``).
+    """
+    from . import traders
     from .margin import default_tiers, lp_affine, model_for_venue
 
     seed = c.seed if c.trader_seed is None else c.trader_seed
     rng = _stream(seed, 2, _venue_key(venue))
+    rng_x = _stream(seed, 3, _venue_key(venue))
     nb = len(lat["close"])
     sd_bar = math.sqrt(c.annual_vol**2 / MINUTES_PER_YEAR)
-    act = (lat["sd"] / sd_bar) ** c.activity_vol_elasticity
-    lam = c.arrivals_per_min * c.venue_share[venue] * act / act.mean()
+    lam = traders.base_rate(c, c.venue_share[venue], lat["sd"])
     counts = rng.poisson(lam)
     entry = np.repeat(np.arange(nb, dtype=np.int64), counts)
-    n = len(entry)
     # side: bias + trend following on the past hour's latent return
     r60 = np.zeros(nb)
     r60[60:] = lat["close"][60:] - lat["close"][:-60]
-    p_long = np.clip(c.long_share + c.trend_following * np.tanh(r60 / (sd_bar * math.sqrt(60.0))), 0.02, 0.98)
-    side = np.where(rng.random(n) < p_long[entry], 1, -1).astype(np.int8)
+    p_long = np.clip(c.long_share + c.trend_following * np.tanh(r60 / (sd_bar * math.sqrt(60.0))) + sentiment,
+                     0.02, 0.98)
+    base = traders.attributes(c, rng, entry, None, p_long, lat["sd"])
+    extra = traders.arrivals(c, lat["close"], lat["sd"], float(c.arrivals_per_min * c.venue_share[venue]),
+                             entry, base["side"], rng_x)
+    kind = np.zeros(len(entry), np.int8)
+    if len(extra):
+        more = traders.attributes(c, rng_x, extra.entry, extra.side_hint, p_long, lat["sd"])
+        base = {k: np.concatenate([base[k], more[k]]) for k in base}
+        entry = np.concatenate([entry, extra.entry])
+        kind = np.concatenate([kind, extra.kind])
+    n = len(entry)
+    side = base["side"]
     tiers = default_tiers(venue, c.symbol, as_of=str(_utc(c.start).date()), fallback=True)
-    w = np.asarray(c.leverage_weights, dtype=float)
-    lev_drawn = np.asarray(c.leverages, dtype=float)[rng.choice(len(w), size=n, p=w / w.sum())]
-    size_med = c.size_median_usd * (lev_drawn / 10.0) ** (-c.size_leverage_exponent)
-    size = np.minimum(size_med * np.exp(c.size_sigma * rng.standard_normal(n)), min(c.size_max_usd, 0.5 * tiers.cap))
+    lev_drawn = np.asarray(c.leverages, dtype=float)[traders.leverage_choice(c, base["u_lev"], base["sd"])]
+    size = traders.sizes(c, lev_drawn, base["z_size"], 0.5 * tiers.cap, rng_x, kind)
     tier = tiers.bracket(size)
     lev = np.minimum(lev_drawn, tiers.max_leverage[tier])
     hold_med = c.holding_median_hours * 60.0 * (lev / 10.0) ** (-c.holding_leverage_exponent)
-    hold = np.minimum(hold_med * np.exp(c.holding_sigma * rng.standard_normal(n)), c.holding_max_days * 1440.0)
+    hold = np.minimum(hold_med * np.exp(c.holding_sigma * base["z_hold"]), c.holding_max_days * 1440.0)
     plan_end = entry + np.maximum(1, np.ceil(hold)).astype(np.int64)
-    u = rng.random(n)
     lo, hi = vp["l_low"][entry], vp["l_high"][entry]
-    ep_exo = np.exp(lo + u * (hi - lo))
+    ep_exo = np.exp(lo + base["u_entry"] * (hi - lo))
     model = model_for_venue(venue)
     rho, _ = lp_affine(lev, side.astype(float), model=model, tiers=tiers, notional=size)
     rho_f, _ = lp_affine(lev, side.astype(float), model=model, tiers=tiers, notional=size, funding=0.01)
@@ -367,7 +433,7 @@ def _agents(c: SimulationConfig, venue: str, lat: dict[str, np.ndarray], vp: dic
         raise ParameterError(f"{venue}: a position's liquidation price is undefined (size/leverage beyond tiers)")
     return {"entry": entry, "side": side, "notional": size, "lev": lev, "lev_drawn": lev_drawn,
             "tier": (tier + 1).astype(np.int16), "plan_end": plan_end, "ep_exo": ep_exo, "rho": rho,
-            "coef": coef, "tiers": tiers}
+            "coef": coef, "kind": kind, "tiers": tiers}
 
 
 # ---------------------------------------------------------------------------------- the bar loop
@@ -612,6 +678,7 @@ def simulate_market(config: SimulationConfig | Mapping[str, Any] | None = None, 
     """Simulate in memory (no files): the fast path for calibration. Returns a :class:`Market`."""
     import pandas as pd
 
+    from . import traders
     from .dataset import Collection, Dataset, make_meta, validate_table
     from .truth import Truth
 
@@ -634,10 +701,11 @@ def simulate_market(config: SimulationConfig | Mapping[str, Any] | None = None, 
     bar.update(1)
 
     t1 = time.perf_counter()
-    ags = [_agents(c, v, lat, vp) for v, vp in zip(c.venues, vps)]
+    sentiment = traders.sentiment(c, nb, _stream(c.trader_seed if c.trader_seed is not None else c.seed, 4))
+    ags = [_agents(c, v, lat, vp, sentiment) for v, vp in zip(c.venues, vps)]
     nv = len(c.venues)
     cat = {k: np.concatenate([a[k] for a in ags]) for k in ("entry", "side", "notional", "lev", "lev_drawn", "tier",
-                                                             "plan_end", "ep_exo", "rho", "coef")}
+                                                             "plan_end", "ep_exo", "rho", "coef", "kind")}
     vidx = np.concatenate([np.full(len(a["entry"]), i, dtype=np.int64) for i, a in enumerate(ags)])
     heap_off = np.zeros(nv + 1, dtype=np.int64)
     heap_off[1:] = np.cumsum([len(a["entry"]) for a in ags])
@@ -755,6 +823,7 @@ def simulate_market(config: SimulationConfig | Mapping[str, Any] | None = None, 
         "leverage": cat["lev"][keep],
         "leverage_drawn": cat["lev_drawn"][keep],
         "tier": cat["tier"][keep],
+        "population": np.asarray(traders.KIND_NAMES, dtype=object)[cat["kind"][keep]],
         "entry_time": times[cat["entry"][keep]],
         "entry_price": ep[keep],
         "liq_price_initial": lp0[keep],

@@ -8,6 +8,7 @@ HELP = "simulate a synthetic multi-venue market (datasets + ground truth in trut
 
 # flag -> SimulationConfig field; defaults live only in SimulationConfig
 _FLAGS = {
+    "world": (str, "preset of trader behaviour: default (bursty, realistic open interest) or homogeneous (steady Poisson)"),
     "days": (float, "simulated days"),
     "seed": (int, "random seed for price, venues and traders"),
     "venues": (str, "comma-separated subset of binanceusdm,bybit,okx"),
