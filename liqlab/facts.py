@@ -244,7 +244,7 @@ def _payments(ds: Dataset, bar: int, funding_hours: int) -> tuple[np.ndarray, np
     if step >= HOUR_NS and step > bar:
         return t, f, step
     every = funding_hours * HOUR_NS
-    pay = np.arange(-(-t[0] // every) * every, t[-1] + 1, every, dtype=np.int64)
+    pay = np.arange(-(-t[0] // every) * every, t[-1] + step + 1, every, dtype=np.int64)  # last row lasts a step
     i = np.searchsorted(t, pay, side="left") - 1  # last row strictly before the payment
     ok = (i >= 0) & (t[np.maximum(i, 0)] >= pay - every)
     return pay[ok], f[i[ok]], every
