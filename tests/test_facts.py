@@ -391,9 +391,15 @@ def real_at_own_instant(path, *, oi_at_close: bool, funding_scale: float) -> Dat
     oi = pd.DataFrame({"ts": ts + (H if oi_at_close else pd.Timedelta(0)), "open_interest": raw.oi_close / px,
                        "open_interest_value": raw.oi_close})
     fund = pd.DataFrame({"ts": ts, "funding_rate": raw.funding_close * funding_scale})
+    liq = None
+    if "liquidation_long_usd" in raw:  # per-bar sums, labelled by the bar's open
+        liq = pd.concat([pd.DataFrame({"ts": ts, "side": side, "price": np.nan, "amount": raw[col] / raw.price_close,
+                                       "value": raw[col]})
+                         for side, col in (("long", "liquidation_long_usd"), ("short", "liquidation_short_usd"))])
+        liq = validate_table("liquidations", liq.sort_values("ts", kind="stable").reset_index(drop=True))
     meta = make_meta("binanceusdm", "BTC/USDT:USDT", source=path.name, synthetic=False)
     return Dataset(meta=meta, ohlcv=validate_table("ohlcv", ohlcv), open_interest=validate_table("open_interest", oi),
-                   funding=validate_table("funding", fund))
+                   funding=validate_table("funding", fund), liquidations=liq)
 
 
 @pytest.mark.real_data
@@ -448,3 +454,4 @@ def test_real_coinglass_1h_at_the_bars_close(real_data):
     lead_lag = f[["corr_doi_r_prev", "corr_doi_r", "corr_doi_r_next"]]
     assert lead_lag.abs().idxmax() != "corr_doi_r_next"  # the closing OI belongs to the bar's close
     assert np.isfinite(f["funding_corr_doi"]) and f["n_funding"] > 400
+    assert f["n_hours"] > 4000 and 0.01 < f["liq_top1_share"] < 1 and f["liq_corr_abs_r"] > 0
