@@ -40,6 +40,8 @@ _API: dict[str, str | None] = {
     "MagnetParams": "magnet",
     "explore": "widgets",
     "run_report": "report",
+    "stylized_facts": "facts",
+    "facts_side_by_side": "facts",
     "plot": None,
     "magnet": None,
     "fetch": None,

@@ -16,6 +16,8 @@ Cases (one JSON line each):
   rebuild ``Heatmap.with_params(half_life_hours=...)`` that the ipywidgets explorer runs.
 - ``explore``: the same data through the JupyterLab explorer (``liqlab.widgets.bench_rebuild``): a
   control change → engine → Bokeh sources updated, kernel side (target ≤ 0.5 s).
+- ``facts``: ``liqlab.facts.stylized_facts`` on the rebuild case's data (30 days × 3 venues, 5m open
+  interest; native step and 1h): what a simulator calibration computes in a loop (target well under 1 s).
 
 The input is generated here (geometric random walk, random-walk OI, taker volume) — not the agent
 simulator — and labelled synthetic in every line. Each line carries the 1-minute load average: the
@@ -37,7 +39,7 @@ import numpy as np
 
 __all__ = ["run_bench", "synthetic_dataset", "CASES"]
 
-CASES = ("year", "scaling", "rebuild", "explore")
+CASES = ("year", "scaling", "rebuild", "explore", "facts")
 MIN_PER_YEAR = 525_600
 
 
@@ -161,13 +163,19 @@ def _numba_used(use_numba: bool | None) -> bool:
     return bool(_want_numba(use_numba) and numba_available())
 
 
-def _rebuild_case(days: float, *, repeats: int, use_numba: bool | None) -> dict[str, Any]:
+def _three_venues(days: float):
+    """``days`` of 1m bars per venue for binanceusdm, bybit and okx (SYNTHETIC): (bars per venue, Collection)."""
     from .dataset import Collection
-    from .heatmap import build_heatmap
 
     n = int(days * 1440)
-    coll = Collection(datasets=tuple(synthetic_dataset(n, venue=v, seed=i) for i, v in
-                                     enumerate(("binanceusdm", "bybit", "okx"))))
+    return n, Collection(datasets=tuple(synthetic_dataset(n, venue=v, seed=i) for i, v in
+                                        enumerate(("binanceusdm", "bybit", "okx"))))
+
+
+def _rebuild_case(days: float, *, repeats: int, use_numba: bool | None) -> dict[str, Any]:
+    from .heatmap import build_heatmap
+
+    n, coll = _three_venues(days)
     t = time.perf_counter()
     h = build_heatmap(coll, progress=False, use_numba=use_numba)
     build_s = time.perf_counter() - t
@@ -194,15 +202,24 @@ def _rebuild_case(days: float, *, repeats: int, use_numba: bool | None) -> dict[
 
 def _explore_case(days: float, *, repeats: int) -> dict[str, Any]:
     """The rebuild case's data through the JupyterLab explorer (liqlab.widgets.bench_rebuild)."""
-    from .dataset import Collection
     from .widgets import bench_rebuild
 
-    n = int(days * 1440)
-    coll = Collection(datasets=tuple(synthetic_dataset(n, venue=v, seed=i) for i, v in
-                                     enumerate(("binanceusdm", "bybit", "okx"))))
+    _, coll = _three_venues(days)
     r = bench_rebuild(coll, repeats=repeats)
     r["case"] = "explore_rebuild_30d_3venues" if days == 30 else f"explore_rebuild_{days:g}d_3venues"
     return r
+
+
+def _facts_case(days: float, *, repeats: int) -> dict[str, Any]:
+    from .facts import stylized_facts
+
+    n, coll = _three_venues(days)
+    med, all_t, f = _timed(lambda: stylized_facts(coll), repeats)
+    return {
+        "case": f"facts_{days:g}d_3venues", "synthetic": True, "bars": int(n * 3), "venues": 3,
+        "oi_rows": int(sum(len(d.open_interest) for d in coll)), "steps": list(dict.fromkeys(f["step"])),
+        "seconds": round(med, 4), "seconds_all": [round(x, 4) for x in all_t],
+    }
 
 
 def run_bench(cases=CASES, *, repeats: int = 3, bars: int = MIN_PER_YEAR, bins: int = 1000, rebuild_days: float = 30.0,
@@ -231,6 +248,8 @@ def run_bench(cases=CASES, *, repeats: int = 3, bars: int = MIN_PER_YEAR, bins: 
         plan.append(("rebuild", lambda: _rebuild_case(rebuild_days, repeats=repeats, use_numba=use_numba)))
     if "explore" in cases:
         plan.append(("explore", lambda: _explore_case(rebuild_days, repeats=repeats)))
+    if "facts" in cases:
+        plan.append(("facts", lambda: _facts_case(rebuild_days, repeats=repeats)))
     disable = None if progress is None else not progress
     for name, fn in tqdm(plan, desc="bench", unit="case", disable=disable, leave=False):
         r = fn()

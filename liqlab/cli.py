@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "fit": "fit",
     "report": "report",
     "record": "record",
+    "facts": "facts",
 }
 
 

@@ -37,6 +37,12 @@ def test_bench_numpy_kernel_and_bad_case():
         list(run_bench(("warp",)))
 
 
+def test_bench_facts_case():
+    (r,) = list(run_bench(("facts",), repeats=1, rebuild_days=0.5, progress=False))
+    assert r["case"] == "facts_0.5d_3venues" and r["synthetic"] is True
+    assert r["oi_rows"] == 3 * 144 and r["steps"] == ["native", "1h"] and r["seconds"] >= 0
+
+
 def test_synthetic_dataset_is_labelled_and_valid():
     from liqlab.dataset import validate_table
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-HELP = "benchmark the heatmap engine (synthetic arrays): one JSON line per case with seconds and peak memory"
+HELP = "benchmark the heatmap engine and the stylized facts (synthetic arrays): one JSON line per case with seconds"
 
 
 def add_arguments(p) -> None:
