@@ -56,6 +56,8 @@ __all__ = [
     "facts_side_by_side",
     "stylized_facts",
     "top_share",
+    "REAL_BANDS",
+    "band_check",
 ]
 
 HOUR_NS = 3_600_000_000_000
@@ -405,3 +407,28 @@ def facts_side_by_side(facts: pd.DataFrame) -> pd.DataFrame:
     out = pd.concat([grid.iloc[:1], *blocks, grid.iloc[1:]])
     out.columns.name = None
     return out
+
+
+# The real market's bands for the simulator's default world (BTC perpetuals on a large venue; the real
+# files and their figures are in docs/FACTS.md). Wide on purpose: two real 5m windows and a 1h file
+# span them, and a simulator fitted to one window would only reproduce that window.
+# (step, fact) -> (low, high); step "native" is the 5m open-interest step.
+REAL_BANDS: dict[tuple[str, str], tuple[float, float]] = {
+    ("native", "doi_kurtosis"): (20.0, math.inf),
+    ("native", "doi_top10_share"): (0.55, 0.75),
+    ("native", "corr_abs_doi_abs_r"): (0.10, 0.35),
+    ("1h", "corr_abs_doi_abs_r"): (0.25, 0.55),
+    ("1h", "doi_kurtosis"): (8.0, math.inf),
+    ("native", "oi_usd_median"): (2e9, 2e10),
+}
+
+
+def band_check(facts: pd.DataFrame, bands: Mapping[tuple[str, str], tuple[float, float]] = REAL_BANDS) -> pd.DataFrame:
+    """One row per dataset/venue and banded fact of a :func:`stylized_facts` table: value, low, high, inside."""
+    rows = []
+    for (step, fact), (lo, hi) in bands.items():
+        for _, r in facts[facts["step"] == step].iterrows():
+            v = float(r[fact])
+            rows.append({"dataset": r["dataset"], "venue": r["venue"], "step": step, "fact": fact, "value": v,
+                         "low": lo, "high": hi, "inside": bool(lo <= v <= hi)})
+    return pd.DataFrame(rows, columns=["dataset", "venue", "step", "fact", "value", "low", "high", "inside"])

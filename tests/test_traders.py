@@ -121,3 +121,24 @@ def test_cli_world_flag(tmp_path):
     cfg = json.loads((out / "truth" / "config.json").read_text())
     assert cfg["config"]["world"] == "homogeneous" and cfg["config"]["herding_branching"] == 0.0
     assert main(["simulate", "--world", "mars", "--days", "1", "--out", str(tmp_path / "x")]) == 2
+
+
+@pytest.mark.slow
+def test_default_world_facts_inside_the_real_bands_on_two_seeds():
+    """The acceptance check of the default world (seeds 12 and 14, binanceusdm, 30 days)."""
+    from liqlab.facts import band_check, stylized_facts
+
+    for seed in (12, 14):
+        m = simulate_market(days=30, seed=seed, venues=("binanceusdm",))
+        checks = band_check(stylized_facts(m.collection))
+        assert checks["inside"].all(), checks[~checks["inside"]].to_string()
+
+
+def test_homogeneous_world_is_outside_the_bands():
+    """The first simulator's open interest lacks the real fat tails: the bands tell the worlds apart."""
+    from liqlab.facts import band_check, stylized_facts
+
+    m = simulate_market(days=10, seed=12, venues=("binanceusdm",), world="homogeneous")
+    checks = band_check(stylized_facts(m.collection)).set_index(["step", "fact"])
+    assert not checks.loc[("native", "doi_kurtosis"), "inside"]
+    assert not checks.loc[("native", "doi_top10_share"), "inside"]
