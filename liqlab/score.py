@@ -105,14 +105,18 @@ def score_maps(est_long, est_short, true_long, true_short, prices, close, *, ban
     return out
 
 
-def score(data, params: HeatmapParams | dict | None = None, *, presets: bool = True, band: float = DEFAULT_BAND,
+def score(data, params: HeatmapParams | dict | None = None, *, presets: bool = True, placebo: bool = True,
+          band: float = DEFAULT_BAND,
           burn_in_hours: float = DEFAULT_BURN_IN_HOURS, progress: bool | None = None, **overrides) -> dict[str, Any]:
     """Score the engine on a simulated collection (a folder with ``truth/``) against the true map.
 
     Runs: ``true_mix`` (the engine with the simulator's leverage set and true deposit weights, other
     parameters from ``params``/overrides), ``params`` (the given parameters as they are, default
     engine leverage set) and, if ``presets``, every leverage preset over the true leverage set (kernel
-    re-runs only). Returns a JSON-friendly dict; the data are labelled synthetic.
+    re-runs only). ``placebo``: also ``placebo_true_mix``, the same engine on the price-only placebo (open
+    interest replaced by a constant increment per observation): how much of the score open interest
+    earns, ``oi_gain`` = true_mix − placebo_true_mix per side. Returns a JSON-friendly dict; the data
+    are labelled synthetic.
     """
     from .dataset import load_collection
     from .heatmap import build_heatmap
@@ -149,6 +153,11 @@ def score(data, params: HeatmapParams | dict | None = None, *, presets: bool = T
         return score_maps(h.long, h.short, tl, ts, h.prices, h.close, band=band, start_index=j0)
 
     runs["true_mix"] = run(h_true)
+    if placebo:
+        from .magnet import placebo_dataset
+
+        h_pl = build_heatmap(placebo_dataset(coll), p_true, progress=progress)
+        runs["placebo_true_mix"] = run(h_pl)
     if presets:
         for name in LEVERAGE_PRESETS:
             runs[f"preset:{name}"] = run(h_true.with_params(leverage_weights=None, leverage_preset=name))
@@ -160,9 +169,12 @@ def score(data, params: HeatmapParams | dict | None = None, *, presets: bool = T
         else:  # pragma: no cover - same data and grid params give the same grid
             tl2, ts2 = true_heatmap(truth, h_p.times, h_p.edges, venues=venues)
             runs["params"] = score_maps(h_p.long, h_p.short, tl2, ts2, h_p.prices, h_p.close, band=band, start_index=j0)
+    gain = ({side: runs["true_mix"][side]["spearman_mean"] - runs["placebo_true_mix"][side]["spearman_mean"]
+             for side in ("long", "short")} if placebo else None)
     return {
         "data": str(path),
         "synthetic": True,
+        "oi_gain": gain,
         "metric": {"band": band, "burn_in_hours": burn_in_hours, "min_bins": MIN_BINS,
                    "bins": "bins of the side within band of the close where either map is non-zero",
                    "snapshots": f"{len(times) - j0} of {len(times)} ({step_h:g} h steps)"},
@@ -180,4 +192,7 @@ def format_table(result: dict[str, Any]) -> str:
             m = r[side]
             lines.append(f"{name:<22} {side:<6} {m['spearman_mean']:>9.3f} {m['spearman_p10']:>7.3f} "
                          f"{m['top_decile_share']:>7.3f} {m['notional_ratio_median']:>9.3f} {m['n_snapshots']:>5d}")
+    if result.get("oi_gain"):
+        g = result["oi_gain"]
+        lines.append(f"open interest's gain (true_mix - placebo_true_mix): long {g['long']:+.3f}, short {g['short']:+.3f}")
     return "\n".join(lines)

@@ -94,7 +94,7 @@ class SimulationConfig:
     # traders
     trader_seed: int | None = None  # None → seed
     arrivals_per_min: float = 16.0  # new positions per minute over all venues (× venue share)
-    activity_vol_elasticity: float = 1.25  # arrivals ∝ (σ_t/σ̄)^this
+    activity_vol_elasticity: float = 1.0  # arrivals ∝ (σ_t/σ̄)^this
     long_share: float = 0.52  # probability a new position is long
     trend_following: float = 0.1  # + this·tanh(60m return / its sd) on the long probability
     size_median_usd: float = 100_000.0  # lognormal position notional (USD)
