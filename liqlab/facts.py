@@ -385,7 +385,13 @@ def stylized_facts(
         _parse_step(s)
     if not (isinstance(funding_hours, (int, np.integer)) and 1 <= funding_hours <= 24):
         raise ParameterError(f"funding_hours: must be an integer in 1..24, got {funding_hours!r}")
-    rows = [row for label, ds in _labelled(data) for row in _dataset_rows(ds, label, steps, funding_hours)]
+    labelled = _labelled(data)
+    seen: dict[str, int] = {}
+    for i, (label, ds) in enumerate(labelled):  # the same venue twice in a list: "okx", "okx #2"
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] > 1:
+            labelled[i] = (f"{label} #{seen[label]}", ds)
+    rows = [row for label, ds in labelled for row in _dataset_rows(ds, label, steps, funding_hours)]
     cols = ["dataset", "venue", "synthetic", "step", "step_used", *FACTS, *COUNTS, "note"]
     return pd.DataFrame(rows, columns=cols)
 

@@ -337,6 +337,8 @@ def test_several_datasets_side_by_side():
     assert t.loc[("native", "doi_sd"), "real"] == f.set_index(["dataset", "step"]).loc[("real", "native"), "doi_sd"]
     assert t.loc[("any step", "synthetic")].tolist() == [True, True, False]
     assert set(DEFINITIONS) >= set(FACTS)
+    twice = facts_side_by_side(stylized_facts([a, a], steps=("1h",)))  # a list of the same venue twice
+    assert list(twice.columns) == ["binanceusdm", "binanceusdm #2"]
 
 
 # ---------------------------------------------------------------------------------------------- CLI
