@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import atomic
-from .errors import DataError
+from .errors import DataError, read_text
 
 __all__ = [
     "Dataset",
@@ -63,6 +63,12 @@ NUMERIC = {
 }
 META_REQUIRED = ("exchange", "symbol", "kind", "contract_size", "quote", "source", "synthetic", "created_at")
 KNOWN_EXCHANGES = ("binanceusdm", "binancecoinm", "bybit", "okx")
+#: Prices (quote currency, USD) outside (0, MAX_PRICE] are refused: no listed contract trades near 1e9 USD,
+#: so such a value is a unit or parsing error, not a market.
+MAX_PRICE = 1e9
+#: A bar whose high is more than this multiple of its low is refused (a bad tick or a unit slip; the
+#: worst real crash bars are a few times, not a hundred times, their low).
+MAX_BAR_RANGE = 100.0
 
 
 def make_meta(
@@ -297,9 +303,14 @@ def validate_table(name: str, df: pd.DataFrame, source: str | os.PathLike = "<me
             x = df[c].to_numpy()
             fail(~np.isfinite(x), f"{c} is not finite ({x[~np.isfinite(x)][0] if (~np.isfinite(x)).any() else ''})")
             fail(x <= 0, f"{c} must be > 0")
+            bad = x > MAX_PRICE
+            fail(bad, f"{c} {x[bad][0] if bad.any() else ''!r} is beyond {MAX_PRICE:g} (wrong units or a bad value?)")
         o, h, l, c = (df[k].to_numpy() for k in ("open", "high", "low", "close"))
         fail(h < np.maximum(o, c), "high is below max(open, close)")
         fail(l > np.minimum(o, c), "low is above min(open, close)")
+        wide = h > MAX_BAR_RANGE * l
+        fail(wide, f"high {h[wide][0] if wide.any() else ''!r} is over {MAX_BAR_RANGE:g}x the low "
+                   f"{l[wide][0] if wide.any() else ''!r} in one bar (a bad tick?)")
         vol = df["volume"].to_numpy()
         fail(~np.isfinite(vol) | (vol < 0), "volume must be finite and >= 0")
         if "taker_buy_volume" in df:
@@ -322,6 +333,7 @@ def validate_table(name: str, df: pd.DataFrame, source: str | os.PathLike = "<me
         p = df["price"].to_numpy()
         fail(np.isfinite(p) & (p <= 0), "price must be > 0 (or empty for per-bar sums)")
         fail(np.isinf(p), "price is not finite")
+        fail(np.isfinite(p) & (p > MAX_PRICE), f"price is beyond {MAX_PRICE:g} (wrong units or a bad value?)")
         for c in ("amount", "value"):
             x = df[c].to_numpy()
             fail(~np.isfinite(x) | (x < 0), f"{c} must be finite and >= 0")
@@ -346,6 +358,8 @@ def validate_meta(meta: Mapping[str, Any], source: str | os.PathLike = "meta.jso
     missing = [k for k in META_REQUIRED if k not in meta]
     if missing:
         raise DataError(f"{source}: missing key(s) {missing}")
+    if meta["exchange"] not in KNOWN_EXCHANGES:
+        raise DataError(f"{source}: unknown exchange {meta['exchange']!r}; known: {', '.join(KNOWN_EXCHANGES)}")
     if meta["kind"] not in ("linear", "inverse"):
         raise DataError(f"{source}: kind must be 'linear' or 'inverse', got {meta['kind']!r}")
     if not isinstance(meta["synthetic"], bool):
@@ -375,8 +389,9 @@ def _read_table(path: Path, name: str) -> pd.DataFrame:
 def read_json(path: str | os.PathLike) -> Any:
     """Parse a JSON file; invalid JSON raises DataError naming the file and line."""
     path = Path(path)
+    text = read_text(path, "JSON file", DataError)
     try:
-        return json.loads(path.read_text())
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
 
@@ -438,6 +453,10 @@ def load_collection(path: str | os.PathLike, *, venues: Iterable[str] | None = N
         if not path.is_dir():
             raise DataError(f"{path}: not a dataset or collection directory")
         dirs = sorted(p for p in path.iterdir() if p.is_dir() and is_dataset_dir(p))
+        orphans = sorted(p for p in path.iterdir() if p.is_dir() and not is_dataset_dir(p) and _looks_like_venue(p))
+        if orphans:
+            raise DataError(f"{orphans[0] / 'meta.json'}: missing (the folder holds dataset tables but no meta.json; "
+                            f"restore it or move the folder out of {path})")
         if not dirs:
             raise DataError(f"{path}: no dataset directories (with meta.json) inside")
         coll = Collection(datasets=tuple(load_dataset(d) for d in dirs), path=path)
@@ -451,6 +470,11 @@ def load_collection(path: str | os.PathLike, *, venues: Iterable[str] | None = N
     if start is not None or end is not None:
         coll = coll.between(start, end)
     return coll
+
+
+def _looks_like_venue(path: Path) -> bool:
+    """A folder named like a venue or holding a dataset table (a venue folder that lost its meta.json)."""
+    return path.name in KNOWN_EXCHANGES or any((path / f"{name}.parquet").exists() for name in TABLES)
 
 
 def load(path: str | os.PathLike, **kw) -> Dataset | Collection:

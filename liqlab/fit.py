@@ -1,4 +1,4 @@
-"""Fit heatmap parameters to realized liquidations (issue #8, part 2).
+"""Fit heatmap parameters to realized liquidations (docs/VALIDATION.md, "Fitting").
 
 The search has two levels, each with one documented criterion:
 
@@ -393,6 +393,7 @@ def fit(
     truth: str | Path | Mapping | None = "auto",
     n_boot: int = V.N_BOOT,
     progress: bool | None = None,
+    max_memory: int | str | None = None,
     **overrides: Any,
 ) -> FitResult:
     """Fit leverage mix, half-life (and its leverage exponent) and OI-decrease rule on the training
@@ -401,8 +402,10 @@ def fit(
     ``data``/``liquidations``/``params``/``overrides`` as in :func:`liqlab.validate.validate`: the
     leverage SET comes from the params, and their mix is the prior kept by leverages the training
     window never crossed. ``truth``: the simulator's truth (folder or dict with ``leverages`` and
-    ``leverage_weights``); "auto" looks for ``truth/`` in or next to the data folder. Returns a
-    :class:`FitResult`.
+    ``leverage_weights``); "auto" looks for ``truth/`` in or next to the data folder. ``max_memory``:
+    byte budget of the whole fit (int or '8G'; None = half the available memory): up to
+    :func:`heatmaps_held` heatmaps are in memory at once, so each build gets that share of it and a fit
+    that would not fit is refused before the first build. Returns a :class:`FitResult`.
     """
     from .heatmap import build_heatmap
 
@@ -425,8 +428,15 @@ def fit(
 
     # one engine build per OI rule; the step grid, bars and realized series are shared
     builds: dict[str, Any] = {}
-    for rule in dict.fromkeys(list(oi_rules) + [p0.oi_decrease]):
-        builds[rule] = build_heatmap(data, p0.replace(oi_decrease=rule), progress=False)
+    rules = list(dict.fromkeys(list(oi_rules) + [p0.oi_decrease]))
+    share = _memory_share(max_memory, heatmaps_held(len(rules)))
+    for rule in rules:
+        try:
+            builds[rule] = build_heatmap(data, p0.replace(oi_decrease=rule), progress=False, max_memory=share)
+        except ParameterError as exc:
+            raise ParameterError(f"fit holds up to {heatmaps_held(len(rules))} heatmaps at once (one per OI rule, "
+                                 f"the fitted and the starting map, a baseline map), each allowed that share of "
+                                 f"the budget: {exc}") from None
     first = builds[oi_rules[0]]
     start, end, _ = V.heatmap_step_edges(first)
     for rule, hm in builds.items():
@@ -501,6 +511,20 @@ def fit(
         mix=_mix_summary(p0.leverages, prior, share, mf), truth=truth_info,
         seconds=time.perf_counter() - t0,
     )
+
+
+def heatmaps_held(n_rules: int) -> int:
+    """Heatmaps a fit holds at once: one build per OI rule, then the fitted and the starting map and one
+    baseline map of the test-window validation."""
+    return n_rules + 3
+
+
+def _memory_share(max_memory: int | str | None, n: int) -> int | None:
+    """The fit's byte budget (see liqlab.memory) divided by the ``n`` heatmaps it holds at once."""
+    from .memory import resolve_budget
+
+    budget = resolve_budget(max_memory, "max_memory")
+    return None if budget is None else budget // n
 
 
 def _grid(name: str, values: Sequence[float], what: str, ok) -> tuple[float, ...]:

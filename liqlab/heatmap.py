@@ -147,6 +147,9 @@ def make_grid(low: float, high: float, median_price: float, params: HeatmapParam
         edges = lo * np.exp(step * np.arange(n + 1, dtype=np.float64))
     else:
         bw = float(params.bin_width) if params.bin_width is not None else _nice(median_price * DEFAULT_BIN_BP * 1e-4)
+        if bw > 0.5 * median_price:  # the same 50% cap as for bp widths (HeatmapParams.validate)
+            raise ParameterError(f"bin_width: {bw:g} USD is wider than 50% of the median price "
+                                 f"({median_price:.6g} USD); use a smaller width")
         lo = math.floor(lo / bw) * bw
         if lo <= 0:
             lo = bw * 0.5
@@ -610,12 +613,39 @@ def _as_collection(data):
     raise ParameterError(f"data: need a Dataset, Collection or path, got {type(data).__name__}")
 
 
+def heatmap_bytes(steps: int, bins: int, layers: int, venues: int) -> int:
+    """Peak bytes of one heatmap build (the assembly; the fine pass is O(observations), not O(T·B)).
+
+    Per cell of the (T, B) grid: the accumulated long and short layers (2·K float32), one venue's
+    layers before they are added (2·K float32, with several venues), the weighted long and short maps
+    and one venue's weighted maps before the float32 copy (4 float64), the per-venue maps (2·V float32)
+    and the agreement counts (int8).
+    """
+    per_cell = 4 * 2 * layers + (4 * 2 * layers if venues > 1 else 0) + 8 * 4 + 4 * 2 * venues + 1
+    return int(steps) * int(bins) * per_cell
+
+
+def _check_heatmap_memory(steps: int, bins: int, params: HeatmapParams, bin_width: float, venues: int,
+                          max_memory) -> None:
+    """Refuse (ParameterError) a build whose :func:`heatmap_bytes` exceed the memory budget."""
+    from .memory import check_fits, resolve_budget
+
+    k = len(params.leverages)
+    unit = "bp" if params.bin_unit == "bp" else "USD"
+    check_fits(heatmap_bytes(steps, bins, k, venues), resolve_budget(max_memory),
+               f"the heatmap ({steps:,} steps of time_step={params.time_step} x {bins:,} price bins of "
+               f"bin_width={bin_width:g} {unit} x {k} leverage layers x {venues} venue(s))",
+               "use a longer time_step, a wider bin_width, a shorter start..end or fewer venues")
+
+
 def build_heatmap(data, params: HeatmapParams | dict | None = None, *, progress: bool | None = None,
-                  use_numba: bool | None = None, **overrides) -> "Heatmap":
+                  use_numba: bool | None = None, max_memory: int | str | None = None, **overrides) -> "Heatmap":
     """Estimate the liquidation heatmap of a Dataset, Collection or path (USD notional, time × price).
 
     ``params``: HeatmapParams or dict; keyword ``overrides`` replace single fields. ``progress``: tqdm
     bar over venues (None = only on a terminal). ``use_numba``: None = numba unless LIQLAB_NO_NUMBA=1.
+    ``max_memory``: byte budget (int or '8G'; None = half the available memory, see liqlab.memory); a
+    build whose output would not fit is refused before anything large is allocated.
     """
     p = HeatmapParams.coerce(params, **overrides)
     coll = _as_collection(data)
@@ -654,6 +684,7 @@ def build_heatmap(data, params: HeatmapParams | dict | None = None, *, progress:
     if T <= 0:
         raise ParameterError(f"start/end: empty time range {p.start}..{p.end}")
     edges, bw = make_grid(min(lows), max(highs), float(np.median(np.concatenate(closes))), p)
+    _check_heatmap_memory(T, len(edges) - 1, p, bw, len(firsts), max_memory)
     times = (t0 + step_ns * np.arange(1, T + 1, dtype=np.int64)).astype("datetime64[ns]")
     notes: list[str] = []
     venues = []

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -90,6 +91,7 @@ class ImportResult:
     changed: bool                 # False when the directory was left byte-for-byte as it was
     files: tuple[str, ...] = ()
     notes: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # what the import could not tell (one line each; also in meta.json notes)
 
 
 @dataclass
@@ -98,6 +100,7 @@ class _Parsed:
 
     tables: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, name: str, df: pd.DataFrame) -> None:
         self.tables.setdefault(name, []).append(df)
@@ -186,10 +189,16 @@ def _is_number(s: str) -> bool:
 
 
 def _table_from_rows(
-    label: str, rows: list[list[str]], lines: list[int], expected: Sequence[str], needed: Sequence[str]
+    label: str, rows: list[list[str]], lines: list[int], expected: Sequence[str], needed: Sequence[str],
+    allow_empty: bool = False,
 ) -> pd.DataFrame:
-    """String DataFrame with named columns and ``_line``; header optional (positional when absent)."""
+    """String DataFrame with named columns and ``_line``; header optional (positional when absent).
+
+    A file without data rows (empty, or a header only) raises DataError naming it unless ``allow_empty``.
+    """
     if not rows:
+        if not allow_empty:
+            raise DataError(f"{label}: empty file (no rows)")
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in needed} | {_LINE: pd.Series([], dtype="int64")})
     first = rows[0]
     if not _is_number(first[0]):  # a header row
@@ -200,6 +209,8 @@ def _table_from_rows(
                 f"{label} line {lines[0]}: bad header {first}: missing column(s) {missing}; expected {list(expected)}"
             )
         names, body, body_lines = header, rows[1:], lines[1:]
+        if not body and not allow_empty:
+            raise DataError(f"{label}: only a header (line {lines[0]}), no data rows")
     else:
         names, body, body_lines = [c.lower() for c in expected], rows, lines
     n = len(names)
@@ -226,29 +237,145 @@ def _numeric(df: pd.DataFrame, cols: Iterable[str], label: str) -> None:
         df[c] = conv.astype("float64")
 
 
-def _epoch_ms(df: pd.DataFrame, col: str, label: str) -> pd.Series:
-    """Epoch milliseconds (or microseconds, as in Binance dumps since 2025) -> UTC timestamps."""
-    _numeric(df, [col], label)
-    v = df[col].to_numpy()
-    bad = ~np.isfinite(v) | (v < 0)
+#: Epoch units and their length in ns. The unit of a file's epoch numbers is told by magnitude: between
+#: 2000 and 2100 an epoch time in s is ~1e9, in ms ~1e12, in µs ~1e15, in ns ~1e18 (ranges that never
+#: overlap); Binance's dumps moved from ms to µs in 2025, other exports use s.
+EPOCH_UNITS: dict[str, int] = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+_EPOCH_RANGE_S = (946_684_800, 4_102_444_800)  # 2000-01-01 .. 2100-01-01 UTC, in seconds
+_UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+# ISO 8601 date, optional time (':' separated) and optional offset; a naive time is UTC
+_ISO_RE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?\s*(?:Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?"
+
+
+def _line(df: pd.DataFrame, i: int) -> int:
+    return int(df[_LINE].iloc[i])
+
+
+def _epoch_units(v: np.ndarray) -> np.ndarray:
+    """The unit of each epoch number by magnitude ('' when none fits the years 2000-2100)."""
+    out = np.full(v.shape, "", dtype=object)
+    lo, hi = _EPOCH_RANGE_S
+    for unit, ns in EPOCH_UNITS.items():
+        f = 1_000_000_000 // ns
+        out[(v >= lo * f) & (v < hi * f)] = unit
+    return out
+
+
+def _epoch(df: pd.DataFrame, col: str, label: str) -> pd.Series:
+    """Epoch numbers (s, ms, µs or ns, told by magnitude; one unit per file) -> UTC timestamps.
+
+    A number that is no epoch time between 2000 and 2100 in any unit, or a file mixing units, raises
+    DataError naming the line.
+    """
+    raw = df[col]
+    v = pd.to_numeric(raw, errors="coerce")
+    bad = v.isna().to_numpy() | ~np.isfinite(v.to_numpy(dtype=np.float64, na_value=np.nan))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{label} line {df[_LINE].iloc[i]}: column {col!r} is not a timestamp ({v[i]!r})")
-    ms = np.where(v > 1e14, v / 1000.0, v).astype(np.int64)  # microseconds -> ms
-    return pd.Series(pd.to_datetime(ms, unit="ms", utc=True), index=df.index).astype("datetime64[ns, UTC]")
+        raise DataError(f"{label} line {_line(df, i)}: column {col!r} is not a timestamp ({raw.iloc[i]!r})")
+    units = _epoch_units(v.to_numpy(dtype=np.float64))
+    none = units == ""
+    if none.any():
+        i = int(np.flatnonzero(none)[0])
+        raise DataError(f"{label} line {_line(df, i)}: column {col!r}: {raw.iloc[i]!r} is not an epoch time in "
+                        f"s, ms, µs or ns between 2000 and 2100")
+    unit = units[0] if len(units) else "ms"
+    other = units != unit
+    if other.any():
+        i = int(np.flatnonzero(other)[0])
+        raise DataError(f"{label} line {_line(df, i)}: column {col!r} is in {_UNIT_NAMES[units[i]]} but line "
+                        f"{_line(df, 0)} is in {_UNIT_NAMES[unit]}; one time unit per file")
+    if pd.api.types.is_integer_dtype(v):
+        ns = v.to_numpy(dtype=np.int64) * EPOCH_UNITS[unit]
+    else:
+        ns = np.rint(v.to_numpy(dtype=np.float64) * EPOCH_UNITS[unit]).astype(np.int64)
+    return pd.Series(pd.to_datetime(ns, unit="ns", utc=True), index=df.index).astype("datetime64[ns, UTC]")
 
 
-def _text_time(df: pd.DataFrame, col: str, label: str) -> pd.Series:
-    """'YYYY-MM-DD HH:MM:SS' (UTC) or epoch ms -> UTC timestamps; a bad cell names its line."""
-    s = df[col]
-    if len(s) and all(_is_number(x) for x in s.iloc[:1]):
-        return _epoch_ms(df, col, label)
-    ts = pd.to_datetime(s, utc=True, errors="coerce", format="mixed")
+def _iso_time(df: pd.DataFrame, col: str, label: str) -> pd.Series:
+    """ISO 8601 text (naive = UTC; offsets converted to UTC) -> UTC timestamps. Other forms, such as the
+    ambiguous day/month '02/01/2026', raise DataError naming the line."""
+    s = df[col].astype(str).str.strip()
+    ok = s.str.fullmatch(_ISO_RE).to_numpy(dtype=bool, na_value=False)
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        raise DataError(f"{label} line {_line(df, i)}: column {col!r}: {df[col].iloc[i]!r} is not an ISO 8601 time "
+                        f"(YYYY-MM-DD[ HH:MM[:SS]][Z|+HH:MM]); day/month forms like '02/01/2026' are ambiguous")
+    ts = pd.to_datetime(s.str.replace(r"\s*UTC$", "Z", regex=True), utc=True, errors="coerce", format="ISO8601")
     bad = ts.isna().to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{label} line {df[_LINE].iloc[i]}: column {col!r} is not a time ({s.iloc[i]!r})")
+        raise DataError(f"{label} line {_line(df, i)}: column {col!r} is not a valid time ({df[col].iloc[i]!r})")
     return ts.astype("datetime64[ns, UTC]")
+
+
+def _text_time(df: pd.DataFrame, col: str, label: str) -> pd.Series:
+    """Epoch numbers (see :func:`_epoch`) or ISO 8601 text -> UTC timestamps; a bad cell names its line."""
+    s = df[col]
+    if len(s) and _is_number(str(s.iloc[0])):
+        return _epoch(df, col, label)
+    return _iso_time(df, col, label)
+
+
+def _fmt_span(ns: int) -> str:
+    """A duration as a bar size: 300e9 -> '5m', 3600e9 -> '1h', 0.06e9 -> '60ms'."""
+    for unit, size in (("d", 86_400 * 10**9), ("h", 3_600 * 10**9), ("m", 60 * 10**9), ("s", 10**9), ("ms", 10**6)):
+        if ns >= size and ns % size == 0:
+            return f"{ns // size}{unit}"
+    return f"{ns}ns"
+
+
+#: bar size in a file name: BTCUSDT-1m-2024-03-01.csv, BTC_USDT_USDT-5m-futures.feather
+_BAR_IN_NAME = re.compile(r"-(\d+)([smhdw])-")
+_BAR_UNIT_NS = {"s": 10**9, "m": 60 * 10**9, "h": 3_600 * 10**9, "d": 86_400 * 10**9, "w": 7 * 86_400 * 10**9}
+#: this many consecutive equal gaps of k bars (k > 1) are a coarser bar size, not missing bars
+_COARSE_RUN = 3
+
+
+def _bar_from_name(label: str) -> int | None:
+    """The bar size (ns) a file name states, or None."""
+    m = _BAR_IN_NAME.search(re.split(r"[/:]", label)[-1])
+    return int(m.group(1)) * _BAR_UNIT_NS[m.group(2)] if m else None
+
+
+def _bar_spacing(ts: pd.Series, df: pd.DataFrame, label: str) -> int | None:
+    """Check that a file's bars are one bar size apart (gaps of whole bars allowed); return it in ns.
+
+    The bar size is the one the file name states, else the most common spacing between distinct times
+    (in time order; repeated times are left to the merge). Refused (DataError naming the line): a
+    spacing under 1 s (a wrong time unit), a spacing that is not a whole number of bars, or a run of
+    equal multi-bar gaps (a section at another bar size).
+    """
+    t = np.asarray(ts.array.asi8, dtype=np.int64)
+    if len(t) < 2:
+        return _bar_from_name(label)
+    order = np.argsort(t, kind="stable")
+    t = t[order]
+    df = df.iloc[order]
+    d = np.diff(t)
+    pos = d[d > 0]
+    if not len(pos):
+        return _bar_from_name(label)
+    named = _bar_from_name(label)
+    vals, counts = np.unique(pos, return_counts=True)
+    bar = named if named is not None else int(vals[counts.argmax()])
+    source = "its name says" if named is not None else "most rows are"
+    if bar < 10**9:
+        raise DataError(f"{label}: bars {_fmt_span(bar)} apart is not a bar size (epoch times in a wrong unit?)")
+    off = (d > 0) & (d % bar != 0)
+    if off.any():
+        i = int(np.flatnonzero(off)[0]) + 1
+        raise DataError(f"{label} line {_line(df, i)}: bar {_fmt_span(int(d[i - 1]))} after the previous one, but "
+                        f"{source} {_fmt_span(bar)} apart (mixed bar sizes or a wrong time unit); one bar size per file")
+    k = d // bar
+    run = 1
+    for i in range(1, len(k)):
+        run = run + 1 if k[i] > 1 and k[i] == k[i - 1] else 1
+        if run >= _COARSE_RUN:
+            j = i - _COARSE_RUN + 2  # first row of the run
+            raise DataError(f"{label} line {_line(df, j)}: rows from here are {_fmt_span(int(d[i]))} apart, but "
+                            f"{source} {_fmt_span(bar)} apart (mixed bar sizes); one bar size per file")
+    return bar
 
 
 def _tag(df: pd.DataFrame, label: str) -> pd.DataFrame:
@@ -292,9 +419,11 @@ def _read_binance_vision(label: str, raw: bytes, kind: str, parsed: _Parsed) -> 
     taker = kind == "klines" and (not has_header or "taker_buy_volume" in [h.lower() for h in rows[0]])
     if taker:
         needed = needed + ("taker_buy_volume",)
-    df = _table_from_rows(label, rows, lines, _BV_COLUMNS[kind], needed)
+    # a day without forced orders is a header-only liquidationSnapshot file: nothing to import, not an error
+    df = _table_from_rows(label, rows, lines, _BV_COLUMNS[kind], needed, allow_empty=kind == "liquidationSnapshot")
     if kind in ("klines", "markPriceKlines"):
-        ts = _epoch_ms(df, "open_time", label)
+        ts = _epoch(df, "open_time", label)
+        _bar_spacing(ts, df, label)
         if kind == "markPriceKlines":
             _numeric(df, ["close"], label)
             out = pd.DataFrame({"ts": ts, "mark_close": df["close"], _LINE: df[_LINE]})
@@ -312,12 +441,12 @@ def _read_binance_vision(label: str, raw: bytes, kind: str, parsed: _Parsed) -> 
         parsed.add("open_interest", _tag(out, label))
         parsed.notes["open_interest_source"] = "binance-vision metrics: sum_open_interest (base), sum_open_interest_value (USD), 5m"
     elif kind == "fundingRate":
-        ts = _epoch_ms(df, "calc_time", label)
+        ts = _epoch(df, "calc_time", label)
         _numeric(df, ["last_funding_rate"], label)
         out = pd.DataFrame({"ts": ts, "funding_rate": df["last_funding_rate"], _LINE: df[_LINE]})
         parsed.add("funding", _tag(out, label))
     elif kind == "liquidationSnapshot":
-        ts = _epoch_ms(df, "time", label)
+        ts = _epoch(df, "time", label)
         _numeric(df, ["average_price", "accumulated_fill_quantity"], label)
         side = df["side"].str.upper()
         bad = ~side.isin(["BUY", "SELL"]).to_numpy()
@@ -370,6 +499,8 @@ def _read_freqtrade(label: str, raw: bytes, kind: str, parsed: _Parsed) -> int:
         if not pd.api.types.is_datetime64_any_dtype(ts):
             raise DataError(f"{label}: column 'date' is not a timestamp (dtype {ts.dtype})")
         ts = (ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")).astype("datetime64[ns, UTC]")
+        if not len(df):
+            raise DataError(f"{label}: no rows")
         body = df[["open", "high", "low", "close", "volume"]].copy()
         body[_LINE] = np.arange(1, len(df) + 1, dtype=np.int64)  # feather has rows, not lines
         for c in ("open", "high", "low", "close", "volume"):
@@ -384,6 +515,8 @@ def _read_freqtrade(label: str, raw: bytes, kind: str, parsed: _Parsed) -> int:
             raise DataError(f"{label}{where}: invalid JSON ({getattr(exc, 'msg', exc)})") from None
         if not isinstance(data, list):
             raise DataError(f"{label}: expected a JSON list of [timestamp_ms, open, high, low, close, volume]")
+        if not data:
+            raise DataError(f"{label}: empty list (no rows)")
         for i, rec in enumerate(data):
             if not isinstance(rec, list) or len(rec) != 6:
                 raise DataError(f"{label} row {i + 1}: expected [timestamp_ms, open, high, low, close, volume], got {rec!r}"[:300])
@@ -392,7 +525,9 @@ def _read_freqtrade(label: str, raw: bytes, kind: str, parsed: _Parsed) -> int:
         body["t"] = arr[:, 0]
         body[_LINE] = np.arange(1, len(data) + 1, dtype=np.int64)
         _numeric(body, ["open", "high", "low", "close", "volume"], f"{label} (row)")
-        ts = _epoch_ms(body, "t", f"{label} (row)")
+        ts = _epoch(body, "t", f"{label} (row)")
+    if kind != "funding":
+        _bar_spacing(ts.reset_index(drop=True), body.reset_index(drop=True), f"{label} (row)")
     if kind == "funding":
         out = pd.DataFrame({"ts": ts, "funding_rate": body["open"], _LINE: body[_LINE]})
         parsed.add("funding", _tag(out, label))
@@ -435,8 +570,14 @@ def _read_coinglass(label: str, raw: bytes, funding_unit: str, parsed: _Parsed) 
     needed = [tcol, "price_open", "price_high", "price_low", "price_close"]
     optional = [c for c in ("oi_close", "funding_close", "liquidation_long_usd", "liquidation_short_usd", "volume")
                 if c in header]
+    if tcol == "timestamp" and "datetime_utc" in header:
+        optional.append("datetime_utc")
     df = _table_from_rows(label, rows, lines, header, needed + optional)
-    ts = _epoch_ms(df, tcol, label) if tcol == "timestamp" else _text_time(df, tcol, label)
+    ts = _epoch(df, tcol, label) if tcol == "timestamp" else _iso_time(df, tcol, label)
+    if "datetime_utc" in optional:
+        _same_times(ts, df, "datetime_utc", label)
+        optional.remove("datetime_utc")
+    bar = _bar_spacing(ts, df, label)
     price_cols = ["price_open", "price_high", "price_low", "price_close"]
     _numeric(df, price_cols + optional, label)
     volume = df["volume"] if "volume" in df else pd.Series(np.zeros(len(df)), index=df.index)
@@ -448,13 +589,21 @@ def _read_coinglass(label: str, raw: bytes, funding_unit: str, parsed: _Parsed) 
     if "volume" not in df:
         notes["volume"] = "not in source; stored as 0 (no taker or volume information)"
     if "oi_close" in df:
-        close = df["price_close"].to_numpy()
         oi_usd = df["oi_close"].to_numpy()
-        oi = pd.DataFrame({"ts": ts, "open_interest": oi_usd / close, "open_interest_value": oi_usd, _LINE: df[_LINE]})
+        al = oi_alignment(ts, df["price_open"].to_numpy(), df["price_close"].to_numpy(), oi_usd, bar)
+        at_open = al.instant == "open"
+        price = df["price_open" if at_open else "price_close"].to_numpy()
+        oi_ts = ts if at_open or bar is None else ts + pd.Timedelta(int(bar), "ns")
+        oi = pd.DataFrame({"ts": oi_ts, "open_interest": oi_usd / price, "open_interest_value": oi_usd,
+                           _LINE: df[_LINE]})
         parsed.add("open_interest", _tag(oi, label))
         notes["open_interest_source"] = (
-            "coinglass-csv oi_close is USD: open_interest (base) = oi_close / price_close of the same bar"
+            f"coinglass-csv oi_close is USD: open_interest (base) = oi_close / the price at the OI's instant "
+            f"(the bar's {'open: price_open, stored at the bar open time' if at_open else 'close: price_close, stored at the bar close time'})"
         )
+        notes["open_interest_alignment"] = al.note
+        if al.warning:
+            parsed.warnings.append(f"{label}: {al.warning}")
     if "funding_close" in df:
         f = df["funding_close"].to_numpy()
         scale, used = _funding_scale(f, funding_unit, label)
@@ -478,6 +627,89 @@ def _read_coinglass(label: str, raw: bytes, funding_unit: str, parsed: _Parsed) 
             "coinglass-csv per-bar sums (price empty; amount = USD / bar close); CoinGlass may sum several venues"
         )
     return len(df)
+
+
+def _same_times(ts: pd.Series, df: pd.DataFrame, col: str, label: str) -> None:
+    """When the text column ``col`` holds ISO times, they must equal ``ts`` (else DataError naming the
+    line); a column in another form is ignored (the epoch column is the source)."""
+    s = df[col].astype(str).str.strip()
+    if not s.str.fullmatch(_ISO_RE).all():
+        return
+    other = _iso_time(df, col, label)
+    diff = (other.to_numpy() != ts.to_numpy())
+    if diff.any():
+        i = int(np.flatnonzero(diff)[0])
+        raise DataError(f"{label} line {_line(df, i)}: timestamp is {ts.iloc[i].isoformat()} but {col} says "
+                        f"{df[col].iloc[i]!r} ({other.iloc[i].isoformat()}); which one is right?")
+
+
+@dataclass(frozen=True)
+class OIAlignment:
+    """Which instant of a bar a per-bar open-interest value belongs to, as measured by :func:`oi_alignment`.
+
+    ``instant``: 'open' or 'close' of the bar; ``corr_same``/``corr_previous``: correlation of the USD
+    OI change between consecutive rows with the log return of the same bar / of the previous bar;
+    ``pairs``: consecutive bar pairs used; ``measured``: False when the data could not tell (then
+    'close', the column's name, is assumed and ``warning`` says so).
+    """
+
+    instant: str
+    corr_same: float | None
+    corr_previous: float | None
+    pairs: int
+    measured: bool
+    note: str
+    warning: str | None = None
+
+
+#: fewest consecutive bar pairs for the lead/lag measurement
+OI_ALIGNMENT_MIN_PAIRS = 30
+
+
+def oi_alignment(ts: pd.Series, price_open: np.ndarray, price_close: np.ndarray, oi_usd: np.ndarray,
+                 bar_ns: int | None) -> OIAlignment:
+    """Measure whether per-bar USD open interest is the value at the bar's open or at its close.
+
+    USD open interest moves with price (value = base amount × price), so its change from one row to the
+    next follows the return of the bar it spans. If the value is at the close, row t − row t−1 spans
+    bar t (same-bar return); at the open it spans bar t−1 (previous-bar return). The instant whose
+    correlation is higher by more than 4/√n (n bar pairs) and above 4/√n wins; otherwise it cannot be
+    told (fewer than OI_ALIGNMENT_MIN_PAIRS pairs, or no clear difference) and 'close' is assumed.
+    """
+    t = np.asarray(ts.array.asi8, dtype=np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.log(np.asarray(price_close, float) / np.asarray(price_open, float))
+    n = len(t)
+    cs = cp = None
+    pairs = 0
+    if bar_ns is not None and n >= 3:
+        step = np.diff(t) == bar_ns
+        i = np.flatnonzero(step[1:] & step[:-1]) + 2  # rows i with i-1 and i-2 one bar before each other
+        d = np.diff(np.asarray(oi_usd, float))[i - 1]
+        same, prev = r[i], r[i - 1]
+        ok = np.isfinite(d) & np.isfinite(same) & np.isfinite(prev)
+        d, same, prev = d[ok], same[ok], prev[ok]
+        pairs = int(d.size)
+        if pairs >= 3 and np.std(d) > 0 and np.std(same) > 0 and np.std(prev) > 0:
+            cs = float(np.corrcoef(d, same)[0, 1])
+            cp = float(np.corrcoef(d, prev)[0, 1])
+    what = (f"corr(change of oi_close in USD, log return of the same bar) = {cs:+.2f}, of the previous bar "
+            f"= {cp:+.2f}, over {pairs} consecutive bar pairs" if cs is not None else
+            f"{pairs} consecutive bar pairs with varying prices and OI")
+    z = 4.0 / math.sqrt(max(pairs, 1))
+    if cs is not None and pairs >= OI_ALIGNMENT_MIN_PAIRS:
+        if cp - cs > z and cp > z:
+            return OIAlignment("open", cs, cp, pairs, True,
+                               f"measured at import: {what}: the value is the OI at the bar's OPEN; converted to "
+                               f"base units with price_open and stored at the bar's open time")
+        if cs - cp > z and cs > z:
+            return OIAlignment("close", cs, cp, pairs, True,
+                               f"measured at import: {what}: the value is the OI at the bar's CLOSE; converted to "
+                               f"base units with price_close and stored at the bar's close time (open + one bar)")
+    warning = (f"cannot tell whether oi_close is the OI at the bar's open or at its close ({what}; need >= "
+               f"{OI_ALIGNMENT_MIN_PAIRS} pairs and a clear difference); assumed the close (price_close, stored at "
+               f"the bar's close time)")
+    return OIAlignment("close", cs, cp, pairs, False, "NOT measured: " + warning, warning)
 
 
 # --------------------------------------------------------------------------------------- ccxt-tiers
@@ -641,7 +873,9 @@ def update_dataset(
 
     from .dataset import TABLES, Dataset, is_dataset_dir, load_dataset, make_meta, write_dataset
 
-    path = Path(path)
+    from .atomic import check_dir_target
+
+    path = check_dir_target(path)
     old = None
     if path.exists():
         if not is_dataset_dir(path):
@@ -766,7 +1000,9 @@ def import_files(
         raise ParameterError(f"--symbol: must be a ccxt unified symbol like 'BTC/USDT:USDT', got {symbol!r}")
     if not sources:
         raise ParameterError("SRC: give at least one file to import")
-    out = Path(out)
+    from .atomic import check_dir_target
+
+    out = check_dir_target(out)
     stored_meta = load_dataset(out).meta if is_dataset_dir(out) else {}
     cs = float(contract_size if contract_size is not None else stored_meta.get("contract_size", 1.0))
     if fmt == "ccxt-tiers" and price is None and is_dataset_dir(out):
@@ -796,6 +1032,8 @@ def import_files(
     checked: dict[str, list[pd.DataFrame]] = {}
     for name, frames in parsed.tables.items():
         for df in frames:
+            if not len(df):  # a header-only file (a day without forced orders): nothing to merge
+                continue
             if name in (_MARK, "leverage_tiers"):
                 checked.setdefault(name, []).append(df)
                 continue
@@ -806,7 +1044,7 @@ def import_files(
     res = update_dataset(out, checked, exchange=exchange, symbol=symbol, source=f"import:{fmt}",
                          notes=parsed.notes, meta_defaults=meta_defaults)
     return ImportResult(path=res.path, rows=res.rows, added=res.added, changed=res.changed,
-                        files=tuple(labels), notes=res.notes)
+                        files=tuple(labels), notes=res.notes, warnings=tuple(parsed.warnings))
 
 
 def _bar(total: int, desc: str, progress: bool | None):

@@ -1,4 +1,4 @@
-"""The magnet test: do liquidation clusters attract price? (design: METHOD.md §C, issue #7)
+"""The magnet test: do liquidation clusters attract price? (design: docs/MAGNET.md)
 
 Primary statistic, the mirror-level first-passage test. At non-overlapping decision times t (spaced
 by the horizon H), using only information up to t: take the dominant cluster (largest smoothed USD

@@ -2,14 +2,14 @@
 
 Units: prices in quote currency (USD/USDT); linear tier notionals in USD; inverse tier notionals in
 coin (base units). All functions are vectorised numpy (broadcasting over entry, leverage, side,
-notional); there is no Python loop over rows. Formulas follow docs/MARGIN.md (METHOD.md §A):
+notional); there is no Python loop over rows. Formulas follow docs/MARGIN.md:
 
-- ``binance`` (A1, isolated, no added margin), s = +1 long / -1 short, N = entry notional (USD):
+- ``binance`` (isolated, no added margin), s = +1 long / -1 short, N = entry notional (USD):
   ``LP = EP·[(1 − s/L)(1 + s·fee) + F − s·cum/N] / (1 − s·MMR)``
-- ``bybit`` (A2) and ``okx`` (A2 form with OKX tiers; an approximation):
+- ``bybit`` and ``okx`` (the Bybit form with OKX tiers; an approximation):
   ``LP = EP·[1 − s/L + s·MMR + s·fee·(1 − s/L) + F − s·ded/N]``
 - ``flat``: ``LP = EP·(1 − s/L)`` (no maintenance margin; fee and funding still apply)
-- inverse (A4): ``LP = EP·k / D`` with ``D = 1 + s/L − F − s·fee·(1 + s/L) + s·cum/PV`` and
+- inverse: ``LP = EP·k / D`` with ``D = 1 + s/L − F − s·fee·(1 + s/L) + s·cum/PV`` and
   ``k = 1 + s·MMR`` (binance) or ``D − s·MMR`` in the denominator (bybit/okx); ``D ≤ 0`` → +inf.
 
 ``fee`` = ``fee_rate`` (estimated fee to close at the bankruptcy price, reserved from the margin);
@@ -548,7 +548,7 @@ def liquidation_price(entry: float | np.ndarray, leverage: float | np.ndarray, s
     """Isolated-margin liquidation price (USD per coin), broadcast over all array arguments.
 
     entry: entry price (USD, > 0). leverage: >= 1. side: 'long'/'short' or ±1 (arrays allowed).
-    model: 'binance' (A1) | 'bybit' (A2) | 'okx' (A2 form, OKX tiers; approximation) | 'flat' (EP(1 ∓ 1/L)).
+    model: 'binance' | 'bybit' | 'okx' (Bybit form, OKX tiers; approximation) | 'flat' (EP(1 ∓ 1/L)).
     tiers: TierTable, a float (single MMR, no maintenance amount) or None (the model venue's bundled BTC
     table). notional: position size used to pick the tier — USD at entry for linear, USD face value Q for
     inverse (tier value Q/EP in coin); None → tier 1 without maintenance amount. 'binance': if the notional
@@ -556,7 +556,7 @@ def liquidation_price(entry: float | np.ndarray, leverage: float | np.ndarray, s
     'bybit'/'okx' keep the entry tier (their documented MM is on the entry position value).
     fee_rate: estimated fee to close (fraction; reserved from margin, LP moves toward entry).
     funding: cumulative funding paid per unit of entry notional since entry (+ = longs paid): both sides
-    move up by ≈ EP·funding/(1 ∓ MMR). inverse: coin-margined formulas (A4).
+    move up by ≈ EP·funding/(1 ∓ MMR). inverse: coin-margined formulas (docs/MARGIN.md).
     Leverage above the entry tier's max leverage → NaN (``over_max='nan'``, default) or clipped to that
     max (``over_max='clip'``); notional at or beyond the table's cap → NaN. A long LP <= 0 or a short LP = +inf means the position cannot be liquidated.
     Returns a float for scalar inputs, else an array.

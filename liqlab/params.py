@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ParameterError
+from .errors import ParameterError, read_text
 
 __all__ = [
     "HeatmapParams",
@@ -167,18 +167,10 @@ class HeatmapParams:
         if hours is None:
             raise ParameterError(f"time_step: not a fixed pandas offset like '1h', '15min', '4h', '1D': {self.time_step!r}")
         for name in ("start", "end"):
-            v = getattr(self, name)
-            if v is not None:
-                try:
-                    import pandas as pd
-
-                    pd.Timestamp(v)
-                except (ValueError, TypeError):
-                    raise ParameterError(f"{name}: not a timestamp: {v!r}") from None
+            if getattr(self, name) is not None:
+                utc_time(getattr(self, name), name)
         if self.start is not None and self.end is not None:
-            import pandas as pd
-
-            if _utc(pd.Timestamp(self.start)) >= _utc(pd.Timestamp(self.end)):
+            if utc_time(self.start, "start") >= utc_time(self.end, "end"):
                 raise ParameterError(f"end: must be after start ({self.start} .. {self.end})")
         if self.venues is not None:
             if not isinstance(self.venues, tuple) or not self.venues or not all(isinstance(v, str) and v for v in self.venues):
@@ -243,10 +235,7 @@ class HeatmapParams:
         from pathlib import Path
 
         p = Path(path)
-        try:
-            text = p.read_text()
-        except OSError as exc:
-            raise ParameterError(f"params file {p}: cannot read ({exc.strerror})") from None
+        text = read_text(p, "params file")
         try:
             if p.suffix.lower() in (".yaml", ".yml"):
                 import yaml
@@ -327,7 +316,17 @@ def _step_hours_or_none(time_step: Any) -> float | None:
     return secs / 3600.0 if secs > 0 else None
 
 
-def _utc(ts):
+def utc_time(value: Any, name: str):
+    """``value`` (ISO text, datetime, Timestamp; naive = UTC) as a tz-aware UTC ``pd.Timestamp``;
+    anything else raises ParameterError naming ``name`` (e.g. "start", "--score-start")."""
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        ts = None
+    if ts is None or pd.isna(ts):
+        raise ParameterError(f"{name}: not a UTC time like '2025-01-31' or '2025-01-31T12:00:00Z': {value!r}")
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 

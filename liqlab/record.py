@@ -495,6 +495,7 @@ class Recorder:
         self.stop = asyncio.Event()
         self.session_start_ms = _now_ms()
         self.errors: list[str] = []
+        self.setup_error = ""  # the last market-loading failure (network down at start)
 
     # ------------------------------------------------------------------ setup and meta
     async def setup(self) -> None:
@@ -515,7 +516,9 @@ class Recorder:
 
                     if not isinstance(exc, ccxt.NetworkError) or self.stop.is_set():
                         raise FetchError(f"{v.name}: cannot load markets for {self.config.symbol}: {_one_line(exc)}") from None
-                    # the network is down at start: keep trying (a service must not give up)
+                    # the network is down at start: keep trying (a service must not give up; --duration
+                    # and a signal still end it, see run)
+                    self.setup_error = f"{v.name}: {_one_line(exc)}"
                     self.status_stream.write(f"record: {v.name}: {_one_line(exc)}; retrying\n")
                     await self.sleep(min(self.config.backoff_max, self.config.backoff_initial * (2 ** attempt)))
                     attempt += 1
@@ -738,37 +741,80 @@ class Recorder:
                 await asyncio.wait_for(self.stop.wait(), timeout=min(every.values()) / 4)
 
     async def run(self) -> dict:
-        await self.setup()
-        tasks = [asyncio.create_task(self.watch(v)) for v in self.venues.values()]
-        tasks.append(asyncio.create_task(self.flusher()))
-        tasks.append(asyncio.create_task(self.status()))
-        if self.rest:
-            tasks += [asyncio.create_task(self.rest_poll(v)) for v in self.venues.values()]
+        """Set up, record until stopped or ``duration`` is over, then flush, compact and close.
+
+        ``duration`` bounds everything, market loading included: if the markets cannot be loaded in
+        time (network down) the run ends with FetchError. Every exchange made is closed (its HTTP
+        session too), whatever happened.
+        """
+        deadline = None if self.config.duration is None else time.monotonic() + self.config.duration
+        tasks: list[asyncio.Task] = []
+        ready = False
         try:
-            if self.config.duration is not None:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), timeout=self.config.duration)
-                self.stop.set()
-            else:
-                await self.stop.wait()
+            ready = await self._setup_until(deadline)
+            if not ready:
+                return self._result()
+            tasks = [asyncio.create_task(self.watch(v)) for v in self.venues.values()]
+            tasks.append(asyncio.create_task(self.flusher()))
+            tasks.append(asyncio.create_task(self.status()))
+            if self.rest:
+                tasks += [asyncio.create_task(self.rest_poll(v)) for v in self.venues.values()]
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=_remaining(deadline))
         finally:
             self.stop.set()
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            for v in self.venues.values():
+            opened = [v for v in self.venues.values() if v.meta]  # set up (all of them when ready)
+            for v in opened:
                 if v.gap_start_ms is not None:  # close an open gap at the stop
                     self._connected(v)
             self.flush(clean=True)
-            for v in self.venues.values():
+            for v in opened:
                 compact(v.vdir)
-            for v in self.venues.values():
-                with contextlib.suppress(Exception):
-                    await v.exchange.close()
-            if self.status_stream is not None:
+            await self._close_exchanges()
+            if ready and self.status_stream is not None:
                 self.status_stream.write(self.status_line() + " | stopped\n")
                 self.status_stream.flush()
+        return self._result()
+
+    async def _setup_until(self, deadline: float | None) -> bool:
+        """Run :meth:`setup` until it finishes (True), a stop signal arrives (False) or the deadline
+        passes (FetchError naming the venue and the last error)."""
+        setup = asyncio.ensure_future(self.setup())
+        stopped = asyncio.ensure_future(self.stop.wait())
+        try:
+            done, _ = await asyncio.wait({setup, stopped}, timeout=_remaining(deadline),
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not setup.done():
+                setup.cancel()
+            await asyncio.gather(setup, stopped, return_exceptions=True)
+        if setup in done and not setup.cancelled():
+            setup.result()  # raises what setup raised (FetchError, ParameterError)
+            return True
+        if self.stop.is_set():
+            return False
+        waiting = [v.name for v in self.venues.values() if not v.market]
+        raise FetchError(f"{', '.join(waiting)}: markets for {self.config.symbol} not loaded within --duration "
+                         f"{self.config.duration:g} s" + (f" (last error: {self.setup_error})" if self.setup_error else ""))
+
+    async def _close_exchanges(self, timeout: float = 5.0) -> None:
+        """Close every exchange made (ccxt.pro: websockets and the aiohttp session), each within ``timeout`` s."""
+        for v in self.venues.values():
+            if v.exchange is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(v.exchange.close(), timeout=timeout)
+
+    def _result(self) -> dict:
         return {v.name: {"events": v.events, "reconnects": v.reconnects, "path": str(v.vdir)} for v in self.venues.values()}
+
+
+def _remaining(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline`` (time.monotonic), at least 0; None = no deadline."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 def _one_line(exc: BaseException) -> str:

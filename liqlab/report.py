@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from . import atomic
-from .runner import _type_ok, export_html, notebook_parameters
-from .errors import DataError, LiqlabError, ParameterError
+from .runner import _type_ok, export_html, notebook_parameters, papermill_execute
+from .errors import DataError, LiqlabError, ParameterError, read_text
 
 __all__ = [
     "NotebookSpec",
@@ -117,18 +117,19 @@ _CONFIG_KEYS = {
 }
 
 
-def _read_yaml(path: Path) -> Any:
+def _read_yaml(path: Path, what: str) -> Any:
     import yaml
 
     if not path.is_file():
-        raise ParameterError(f"{path}: file not found")
+        raise ParameterError(f"{what} {path}: file not found")
+    text = read_text(path, what)
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ParameterError(f"{path}: invalid YAML{where}: {problem}") from None
+        raise ParameterError(f"{what} {path}: invalid YAML{where}: {problem}") from None
 
 
 def _as_path(value: Any, base: Path, where: str) -> Path:
@@ -210,7 +211,7 @@ def load_config(path: str | os.PathLike, names: list[str] | None = None) -> list
     Relative paths are resolved against the config file's folder, so the file works from any cwd.
     """
     path = Path(path)
-    raw = _read_yaml(path)
+    raw = _read_yaml(path, "--config")
     if not isinstance(raw, Mapping) or "reports" not in raw:
         raise ParameterError(f"{path}: expected a mapping with a 'reports' key")
     base = path.resolve().parent
@@ -242,7 +243,7 @@ def load_config(path: str | os.PathLike, names: list[str] | None = None) -> list
 def load_overrides(path: str | os.PathLike) -> dict:
     """A parameters file: ``name: value`` for every notebook declaring it, or ``<notebook stem>: {...}``."""
     path = Path(path)
-    raw = _read_yaml(path)
+    raw = _read_yaml(path, "--parameters")
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
@@ -552,7 +553,6 @@ def _execute(spec: NotebookSpec, params: dict, out_dir: Path, prefix: str, confi
              banner: dict | None) -> dict:
     """Run one notebook with papermill into ``out_dir``; export HTML; read its results JSON."""
     import nbformat
-    import papermill
 
     stem = prefix + spec.stem
     out_nb = out_dir / f"{stem}.ipynb"
@@ -564,9 +564,9 @@ def _execute(spec: NotebookSpec, params: dict, out_dir: Path, prefix: str, confi
         nb.cells.insert(0, _banner_cell(banner))
     t0 = time.monotonic()
     try:
-        papermill.execute_notebook(
+        papermill_execute(
             nb,
-            str(partial),
+            partial,
             parameters=params,
             kernel_name=config.kernel_name,
             progress_bar=False,
@@ -703,7 +703,7 @@ def run_report(
         if not ds.exists():
             raise DataError(f"{ds}: dataset not found (report {config.name})")
     require_fresh = config.require_fresh if require_fresh is None else require_fresh
-    report_dir = config.reports_dir / config.name
+    report_dir = atomic.check_dir_target(config.reports_dir / config.name)
     with report_lock(report_dir):
         start = now or _now()
         run_dir = new_run_dir(report_dir, start)
@@ -718,6 +718,7 @@ def run_report(
             "parameters": checked,
         }
         atomic.write_json(run_dir / RUN_FILE, record)
+        _close_interrupted(report_dir, run_dir)
         try:
             status = _run_in(config, run_dir, record, checked, refresh_fn, require_fresh, progress, now)
         except BaseException as exc:  # unexpected: the run is marked failed, then the error goes on
@@ -811,24 +812,50 @@ def _read_run(run_dir: Path) -> dict:
     except (OSError, ValueError):
         rec = {"status": "unknown", "notebooks": [], "data": [], "errors": [f"{f.name} missing or unreadable"]}
     rec.setdefault("run", run_dir.name)
-    if rec.get("status") == "running" and not _lock_held(run_dir.parent):
-        rec["status"] = "interrupted"
+    if rec.get("status") == "running":
+        holder = _lock_holder(run_dir.parent)
+        if holder is None or (rec.get("pid") is not None and holder != rec.get("pid")):
+            rec["status"] = "interrupted"  # its process is gone: nobody, or another run, holds the lock
     return rec
 
 
-def _lock_held(report_dir: Path) -> bool:
+def _lock_holder(report_dir: Path) -> int | None:
+    """None when nobody holds the report's lock; else the holder's pid (0 if the lock file names none)."""
     import fcntl
 
     lock = report_dir / LOCK_FILE
     if not lock.exists():
-        return False
+        return None
     with open(lock, "a+") as fh:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return True
+            fh.seek(0)
+            m = re.match(r"pid (\d+)", fh.read())
+            return int(m.group(1)) if m else 0
         fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-    return False
+    return None
+
+
+def _close_interrupted(report_dir: Path, current: Path) -> list[str]:
+    """Mark earlier runs still recorded as 'running' as 'interrupted' (their process was killed: this
+    process now holds the report's lock). Returns their names."""
+    closed = []
+    for run in list_runs(report_dir):
+        if run == current:
+            continue
+        f = run / RUN_FILE
+        try:
+            rec = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(rec, dict) and rec.get("status") == "running":
+            rec.update(status="interrupted", errors=list(rec.get("errors") or []) + [
+                f"the run stopped without finishing (process {rec.get('pid', '?')} ended; killed?)"])
+            rec.pop("pid", None)
+            atomic.write_json(f, rec)
+            closed.append(run.name)
+    return closed
 
 
 _CSS = """
@@ -847,7 +874,7 @@ def write_index(reports_dir: Path) -> Path:
     external resources). Serialised by a lock so concurrent reports do not interleave."""
     import fcntl
 
-    reports_dir = Path(reports_dir)
+    reports_dir = atomic.check_dir_target(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     with open(reports_dir / ".index.lock", "a+") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)

@@ -72,6 +72,20 @@ def _papermill_quiet() -> Iterator[None]:
         pm_log.setLevel(level)
 
 
+#: The kernel's own log at ERROR: it warns on every start that it runs over TCP without encryption
+#: (a local kernel on the loopback interface), which is noise in cron logs.
+KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
+
+
+def papermill_execute(nb: Any, out: str | os.PathLike, **kwargs: Any) -> Any:
+    """``papermill.execute_notebook(nb, out, **kwargs)`` without papermill's parser warnings and the
+    kernel's start-up warning on stderr (errors still show)."""
+    import papermill
+
+    with _papermill_quiet():
+        return papermill.execute_notebook(nb, str(out), extra_arguments=list(KERNEL_ARGUMENTS), **kwargs)
+
+
 def notebook_parameters(path: Path) -> dict[str, _Param]:
     """Parameters declared by a notebook's ``parameters`` cell: papermill's inspection, completed by an
     AST read of the same cell (papermill skips e.g. ``x: str | None = None``). Types come from the
@@ -216,10 +230,8 @@ def execute_notebook(
     t0 = time.perf_counter()
     error = None
     try:
-        with _papermill_quiet():
-            pm.execute_notebook(str(src), str(out), parameters=parameters, cwd=str(src.parent),
-                                progress_bar=progress, kernel_name="python3", execution_timeout=timeout,
-                                log_output=False)
+        papermill_execute(str(src), out, parameters=parameters, cwd=str(src.parent), progress_bar=progress,
+                          kernel_name="python3", execution_timeout=timeout, log_output=False)
     except pm.PapermillExecutionError as exc:
         error = f"{src.name}: cell {exc.exec_count}: {exc.ename}: {exc.evalue}".splitlines()[0]
     html_path = None

@@ -1,4 +1,4 @@
-"""Validation of a heatmap against realized liquidations (issue #8).
+"""Validation of a heatmap against realized liquidations (docs/VALIDATION.md).
 
 For every validation step j (length Δ, the heatmap's ``time_step``) the heatmap snapshot taken at the
 END of step j−1 (so before any bar of step j: no look-ahead) says how much USD notional step j's bars
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError, ParameterError
-from .params import HeatmapParams
+from .params import HeatmapParams, utc_time
 
 __all__ = [
     "METRICS",
@@ -242,13 +242,18 @@ def r2_gain(
     block: int | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Out-of-sample R² gain from adding ``pred`` to the ``base`` model of realized liquidations.
+    """Out-of-sample gain from adding ``pred`` to the ``base`` model of realized liquidations.
 
     Model (OLS on the first ``train_fraction`` of the steps, in time order): log1p(real) ~ 1 +
     log1p(base) + 1{base = 0} [+ log1p(pred) + 1{pred = 0}], all USD (the indicators keep the many
-    zero steps from bending the log fit). On the later steps, R² = 1 − SSE/SST (SST around the test
-    mean); gain = R²_full − R²_base = (SSE_base − SSE_full)/SST. The CI resamples the test steps with a
-    moving-block bootstrap (models fixed).
+    zero steps from bending the log fit). On the later steps each model's R² = 1 − SSE/SST (SST around
+    the test mean; below 0 when a model predicts worse than that mean), reported as ``r2_base`` and
+    ``r2_full``. ``gain`` = 1 − SSE_full/SSE_base: the out-of-sample R² of the full model with the base
+    model as the benchmark (= (R²_full − R²_base)/(1 − R²_base)), the share of the base model's test
+    error the predictor removes. It is at most 1, > 0 exactly when the full model predicts better, and
+    does not depend on how the two compare with the test mean. ``ci``: 95 % percentile interval of the
+    gain over a moving-block bootstrap of the test steps (models fixed); every replicate is ≤ 1, so the
+    interval is too.
     """
     if not 0 < train_fraction < 1:
         raise ParameterError(f"train_fraction must be in (0, 1), got {train_fraction}")
@@ -273,9 +278,10 @@ def r2_gain(
     def stats(i):
         sst = float(((yt[i] - yt[i].mean()) ** 2).sum())
         sb, sf = float((eb[i] ** 2).sum()), float((ef[i] ** 2).sum())
+        gain = 1 - sf / sb if sb > 0 else float("nan")
         if sst <= 0:
-            return float("nan"), float("nan"), float("nan")
-        return 1 - sb / sst, 1 - sf / sst, (sb - sf) / sst
+            return float("nan"), float("nan"), gain
+        return 1 - sb / sst, 1 - sf / sst, gain
 
     r2b, r2f, g = stats(np.arange(yt.size))
     idx = block_bootstrap_indices(yt.size, n_boot, block, seed)
@@ -517,7 +523,7 @@ def placebo_data(data):
     timestamps: a constant increment at every observation, never a decrease. A heatmap built from it
     deposits the same base amount at every step at the then price, so it keeps the price path's
     geometry (levels at fixed distances, cleared when traded through, decay) but none of the
-    information in open-interest changes (docs/METHOD.md C, "price-only placebo heatmap")."""
+    information in open-interest changes (docs/VALIDATION.md, "price-only placebo")."""
     from .dataset import Collection
 
     def one(d):
@@ -663,30 +669,55 @@ def _load(data):
     return load(data)
 
 
+def _pair(a: float, b: float) -> tuple[str, str, int]:
+    """``a`` and ``b`` at the fewest decimals (3 to 6) that tell them apart, and their order: 1 if a > b,
+    −1 if a < b, 0 if equal even at 6 decimals (then shown at 3)."""
+    for d in range(3, 7):
+        if round(a, d) != round(b, d):
+            return f"{a:.{d}f}", f"{b:.{d}f}", 1 if a > b else -1
+    return f"{a:.3f}", f"{b:.3f}", 0
+
+
+def _r2_text(g: Mapping[str, Any]) -> str:
+    """'out-of-sample R² −0.120 with the excursion alone, −0.080 with the heatmap; gain +0.036 [...]'."""
+    lo, hi = g["ci"]
+
+    def r2(x):
+        return "n/a" if x is None else f"{x:+.3f}"
+
+    return (f"out-of-sample R² {r2(g.get('r2_base'))} with the excursion alone, {r2(g.get('r2_full'))} with the "
+            f"heatmap; gain (share of the excursion model's test error removed) {g['gain']:+.3f}, 95% CI "
+            f"[{lo:+.3f}, {hi:+.3f}]")
+
+
 def verdict(beyond: Mapping[str, Any], synthetic: bool, placebo: Mapping[str, Any] | None = None) -> str:
-    """Plain sentences: what the heatmap adds beyond the excursion baseline (per side) and, when the
-    price-only placebo was scored (``placebo`` = {"heatmap": metrics, "placebo_map": metrics,
-    "beyond_placebo": {side: partial Spearman CI}}), whether open-interest information adds anything
-    beyond the price path's geometry."""
+    """Plain sentences: what the heatmap adds beyond the excursion baseline (per side, with both models'
+    out-of-sample R² beside the gain) and, when the price-only placebo was scored (``placebo`` =
+    {"heatmap": metrics, "placebo_map": metrics, "beyond_placebo": {side: partial Spearman CI}}), whether
+    open-interest information adds anything beyond the price path's geometry. Numbers are shown at the
+    precision that decides the comparison the sentence makes."""
     parts = []
     for side in SIDES:
         b = beyond.get(side, {})
         g = b.get("r2_gain", {})
         ps = b.get("partial_spearman", {})
-        lo, hi = (g.get("ci") or [None, None])
+        lo, _ = (g.get("ci") or [None, None])
         plo, _ = (ps.get("ci") or [None, None])
         if g.get("gain") is None or lo is None:
             parts.append(f"{side}: not enough data to tell")
         elif lo > 0:
-            parts.append(f"{side}: the heatmap adds to the excursion baseline (out-of-sample R² gain "
-                         f"{g['gain']:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}]; partial Spearman {ps.get('estimate'):+.3f})")
+            r2f = g.get("r2_full")
+            caveat = ("; but neither model predicts the test steps better than their own mean (both R² < 0)"
+                      if r2f is not None and r2f < 0 else "")
+            parts.append(f"{side}: the heatmap adds to the excursion baseline ({_r2_text(g)}; partial Spearman "
+                         f"{ps.get('estimate'):+.3f}){caveat}")
         else:
             extra = ""
             if plo is not None and plo > 0:
                 extra = (f", although its rank association with realized liquidations given the excursion is "
                          f"positive (partial Spearman {ps.get('estimate'):+.3f}, 95% CI lower bound {plo:+.3f})")
-            parts.append(f"{side}: the heatmap adds nothing measurable beyond the excursion baseline (out-of-sample "
-                         f"R² gain {g['gain']:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}]){extra}")
+            parts.append(f"{side}: the heatmap adds nothing measurable beyond the excursion baseline ({_r2_text(g)})"
+                         f"{extra}")
     tag = "[synthetic data] " if synthetic else ""
     text = tag + "; ".join(parts) + "."
     if placebo and "beyond_placebo" in placebo:
@@ -698,11 +729,13 @@ def verdict(beyond: Mapping[str, Any], synthetic: bool, placebo: Mapping[str, An
             lo, hi = bp.get("ci") or [None, None]
             if hp is None or pp is None or lo is None:
                 continue
-            better = "better than" if pp > hp else "worse than"
+            ptxt, htxt, order = _pair(pp, hp)
+            rank = {1: "better than", -1: "worse than", 0: "as well as"}[order]
             adds = ("adds nothing measurable" if lo <= 0 else
-                    "adds little" if bp["estimate"] < 0.1 else "adds")
-            sides.append(f"{side}: the price-only placebo map ranks realized liquidations {better} the heatmap "
-                         f"(Spearman {pp:.3f} vs {hp:.3f}); given the placebo, the heatmap's partial Spearman is "
+                    "adds a little" if bp["estimate"] < 0.1 else "adds")
+            link = "even so, " if order >= 0 and lo > 0 else ""
+            sides.append(f"{side}: the price-only placebo map ranks realized liquidations {rank} the heatmap "
+                         f"(Spearman {ptxt} vs {htxt}); {link}given the placebo, the heatmap's partial Spearman is "
                          f"{bp['estimate']:+.3f} [{lo:+.3f}, {hi:+.3f}], so open-interest information {adds}")
         if sides:
             text += " Beyond the price path's geometry: " + "; ".join(sides) + "."
@@ -756,9 +789,9 @@ def validate(
     if window is not None:
         w0, w1 = window
         if w0 is not None:
-            scored &= start >= _dt64(w0)
+            scored &= start >= _dt64(utc_time(w0, "window start"))
         if w1 is not None:
-            scored &= end <= _dt64(w1)
+            scored &= end <= _dt64(utc_time(w1, "window end"))
     valid = scored & np.isfinite(swl) & np.isfinite(sws) & np.isfinite(real_l) & np.isfinite(real_s)
     if valid.sum() < 10:
         raise DataError(f"{getattr(data, 'path', 'data')}: only {int(valid.sum())} steps have both a prior "

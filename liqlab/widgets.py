@@ -1,4 +1,4 @@
-"""Exploring in JupyterLab: ipywidgets controls that rebuild the heatmap with the Python engine (issue #10).
+"""Exploring in JupyterLab: ipywidgets controls that rebuild the heatmap with the Python engine (docs/EXPLORE.md).
 
 ``explore(data, **params)`` returns one ipywidgets layout: a panel of controls (one per engine
 parameter, named after it, default from :class:`liqlab.params.HeatmapParams`, tooltip = its

@@ -302,3 +302,208 @@ def test_every_real_file_imports_and_loads_with_source_row_counts(real_data, tmp
             n = len(json.loads(f.read_text())[_symbol_of(f)])
             assert len(ds.leverage_tiers) == n, f.name
         assert ds.meta["synthetic"] is False
+
+
+# ------------------------------------------------------------------ time units, ISO times, bar spacing
+
+CG_HEADER = "timestamp,price_open,price_high,price_low,price_close,oi_close"
+
+
+def cg_rows(n: int, step_ms: int = 3_600_000, start: int = 0, time=lambda ms: str(ms)) -> list[str]:
+    """CoinGlass-like rows (OHLC + USD OI) with the time column rendered by ``time(epoch_ms)``."""
+    out = []
+    for k in range(start, start + n):
+        o, c = px(k), px(k + 1)
+        out.append(f"{time(T0 + k * step_ms)},{o},{max(o, c) + 5},{min(o, c) - 5},{c},{6e9 + k * 1e6}")
+    return out
+
+
+def tables(path: Path) -> dict[str, pd.DataFrame]:
+    ds = load_dataset(path)
+    return {k: v for k, v in ds.tables().items()}
+
+
+@pytest.mark.parametrize("unit,factor", [("s", 1e-3), ("us", 1e3), ("ns", 1e6)])
+def test_epoch_seconds_micro_nano_give_the_same_dates_as_milliseconds(tmp_path, unit, factor):
+    def as_unit(ms: int) -> str:
+        return str(int(round(ms * factor)))
+
+    ref = import_files("coinglass-csv", [write(tmp_path / "ms.csv", cg_rows(48), CG_HEADER)], tmp_path / "ms",
+                       exchange="binanceusdm", symbol=SYM).path
+    got = import_files("coinglass-csv", [write(tmp_path / f"{unit}.csv", cg_rows(48, time=as_unit), CG_HEADER)],
+                       tmp_path / unit, exchange="binanceusdm", symbol=SYM).path
+    a, b = tables(ref), tables(got)
+    assert a.keys() == b.keys()
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name])
+    assert a["ohlcv"]["ts"].iloc[0] == pd.Timestamp("2024-03-01", tz="UTC")
+    # binance-vision klines: a 2025 µs dump and the same rows in ms merge into one set of bars
+    k_ms = write(tmp_path / "bv" / "BTCUSDT-1m-2024-03-01.csv", kline_lines(0, 30), KLINE_HEADER)
+    us_lines = [",".join([str(int(f.split(",")[0]) * 1000)] + f.split(",")[1:]) for f in kline_lines(0, 30)]
+    k_us = write(tmp_path / "bv2" / "BTCUSDT-1m-2024-03-01.csv", us_lines, KLINE_HEADER)
+    out = tmp_path / "bv_ds"
+    import_files("binance-vision", [k_ms], out, exchange="binanceusdm", symbol=SYM)
+    before = digest(out)
+    assert import_files("binance-vision", [k_us], out, exchange="binanceusdm", symbol=SYM).changed is False
+    assert digest(out) == before
+
+
+def test_seconds_read_as_milliseconds_can_no_longer_merge_into_1970(tmp_path):
+    """The reported case: epoch-second klines imported into a 2025 dataset used to land in 1970-01-21."""
+    out = tmp_path / "ds"
+    import_files("binance-vision", [write(tmp_path / "a" / "BTCUSDT-1m-2024-03-01.csv", kline_lines(0, 60), KLINE_HEADER)],
+                 out, exchange="binanceusdm", symbol=SYM)
+    sec = [",".join([str(int(f.split(",")[0]) // 1000)] + f.split(",")[1:]) for f in kline_lines(60, 60)]
+    res = import_files("binance-vision", [write(tmp_path / "b" / "BTCUSDT-1m-2024-03-01.csv", sec, KLINE_HEADER)],
+                       out, exchange="binanceusdm", symbol=SYM)
+    ohlcv = load_dataset(out).ohlcv
+    assert res.rows["ohlcv"] == 120 and ohlcv["ts"].min() == pd.Timestamp("2024-03-01", tz="UTC")
+    assert ohlcv["ts"].max() == pd.Timestamp("2024-03-01 01:59", tz="UTC")
+
+
+@pytest.mark.parametrize("lines,what", [
+    (["1709251200", "1709251200000000"], "is in microseconds but line 2 is in seconds"),
+    (["17092512", "17092513"], "is not an epoch time in s, ms, µs or ns between 2000 and 2100"),
+], ids=["mixed-units", "no-unit"])
+def test_epoch_numbers_that_fit_no_single_unit_are_refused(tmp_path, lines, what):
+    rows = [f"{t},{px(k)},{px(k) + 9},{px(k) - 9},{px(k)},6e9" for k, t in enumerate(lines)]
+    f = write(tmp_path / "cg.csv", rows, CG_HEADER)
+    with pytest.raises(DataError, match=what) as exc:
+        import_files("coinglass-csv", [f], tmp_path / "ds", exchange="binanceusdm", symbol=SYM)
+    assert str(f) in str(exc.value) and not (tmp_path / "ds").exists()
+
+
+def test_iso_times_with_offsets_give_the_same_dates_as_milliseconds(tmp_path):
+    def iso_offset(ms: int) -> str:  # the same instant written in UTC+02:00, UTC-05:30 and Z, alternating
+        t = pd.Timestamp(ms, unit="ms", tz="UTC")
+        k = (ms // 3_600_000) % 3
+        tz = ["+02:00", "-05:30", "UTC"][k]
+        return t.tz_convert("Etc/GMT-2").isoformat() if k == 0 else (
+            t.tz_convert("UTC") - pd.Timedelta(hours=5, minutes=30)).strftime("%Y-%m-%dT%H:%M:%S") + tz if k == 1 else (
+            t.strftime("%Y-%m-%d %H:%M:%SZ"))
+
+    ref = import_files("coinglass-csv", [write(tmp_path / "ms.csv", cg_rows(48), CG_HEADER)], tmp_path / "ms",
+                       exchange="binanceusdm", symbol=SYM).path
+    iso = write(tmp_path / "iso.csv", cg_rows(48, time=iso_offset), CG_HEADER.replace("timestamp", "datetime_utc"))
+    got = import_files("coinglass-csv", [iso], tmp_path / "iso", exchange="binanceusdm", symbol=SYM).path
+    for name, df in tables(ref).items():
+        pd.testing.assert_frame_equal(df, tables(got)[name])
+
+
+@pytest.mark.parametrize("text", ["02/01/2026 00:00", "2026/01/02 00:00", "Jan 2 2026", "02.01.2026 00:00"])
+def test_day_month_and_other_non_iso_dates_are_refused(tmp_path, text):
+    rows = [f"{text},{px(0)},{px(0) + 9},{px(0) - 9},{px(0)},6e9"]
+    f = write(tmp_path / "cg.csv", rows, CG_HEADER.replace("timestamp", "datetime_utc"))
+    with pytest.raises(DataError, match="line 2: column 'datetime_utc'.*not an ISO 8601 time.*ambiguous"):
+        import_files("coinglass-csv", [f], tmp_path / "ds", exchange="binanceusdm", symbol=SYM)
+
+
+def test_timestamp_and_datetime_columns_that_disagree_are_refused(tmp_path):
+    rows = cg_rows(5)
+    both = [r.split(",", 1)[0] + "," + pd.Timestamp(int(r.split(",", 1)[0]), unit="ms", tz="UTC").isoformat() + ","
+            + r.split(",", 1)[1] for r in rows]
+    both[3] = both[3].replace("T03:00:00", "T04:00:00")
+    f = write(tmp_path / "cg.csv", both, CG_HEADER.replace("timestamp", "timestamp,datetime_utc"))
+    with pytest.raises(DataError, match="line 5: timestamp is 2024-03-01T03:00:00.*datetime_utc says"):
+        import_files("coinglass-csv", [f], tmp_path / "ds", exchange="binanceusdm", symbol=SYM)
+
+
+@pytest.mark.parametrize("rows,line,what", [
+    # row 21 (line 22) is still 30m after row 20; the 5m rows start at line 23
+    (cg_rows(20, step_ms=30 * MIN) + cg_rows(6, step_ms=5 * MIN, start=120), 23, "5m after the previous one, but most rows are 30m"),
+    (cg_rows(20, step_ms=5 * MIN) + [r for i, r in enumerate(cg_rows(36, step_ms=5 * MIN, start=20)) if i % 6 == 5], 22,
+     "rows from here are 30m apart, but most rows are 5m"),
+    (cg_rows(10, step_ms=60), None, "bars 60ms apart is not a bar size"),
+], ids=["30m-then-5m", "5m-then-30m", "60ms"])
+def test_mixed_or_impossible_bar_spacing_is_refused(tmp_path, rows, line, what):
+    f = write(tmp_path / "cg.csv", rows, CG_HEADER)
+    with pytest.raises(DataError, match=what) as exc:
+        import_files("coinglass-csv", [f], tmp_path / "ds", exchange="binanceusdm", symbol=SYM)
+    if line is not None:
+        assert f"{f} line {line}:" in str(exc.value)
+
+
+def test_spacing_must_match_the_bar_size_in_the_file_name(tmp_path):
+    five = [",".join([str(T0 + i * 5 * MIN)] + f.split(",")[1:]) for i, f in enumerate(kline_lines(0, 10))]
+    ok = write(tmp_path / "BTCUSDT-5m-2024-03-01.csv", five, KLINE_HEADER)
+    assert import_files("binance-vision", [ok], tmp_path / "ok", exchange="binanceusdm", symbol=SYM).rows["ohlcv"] == 10
+    seconds_as_1m = [",".join([str(T0 + i * 1000)] + f.split(",")[1:]) for i, f in enumerate(kline_lines(0, 10))]
+    bad = write(tmp_path / "x" / "BTCUSDT-1m-2024-03-01.csv", seconds_as_1m, KLINE_HEADER)
+    with pytest.raises(DataError, match=r"line 3: bar 1s after the previous one, but its name says 1m apart"):
+        import_files("binance-vision", [bad], tmp_path / "ds", exchange="binanceusdm", symbol=SYM)
+
+
+@pytest.mark.parametrize("content,what", [("", "empty file"), (KLINE_HEADER + "\n", r"only a header \(line 1\), no data rows")])
+def test_empty_and_header_only_files_are_named(tmp_path, content, what):
+    f = tmp_path / "BTCUSDT-1m-2024-03-01.csv"
+    f.write_text(content)
+    with pytest.raises(DataError, match=what) as exc:
+        import_files("binance-vision", [f], tmp_path / "ds", exchange="binanceusdm", symbol=SYM)
+    assert str(exc.value).startswith(str(f))
+    cg = write(tmp_path / "cg.csv", [], CG_HEADER)
+    with pytest.raises(DataError, match=f"{cg}: only a header"):
+        import_files("coinglass-csv", [cg], tmp_path / "ds", exchange="binanceusdm", symbol=SYM)
+
+
+def test_header_only_liquidation_snapshot_is_a_day_without_forced_orders(tmp_path):
+    liq = write(tmp_path / "BTCUSDT-liquidationSnapshot-2024-03-01.csv", [],
+                "time,side,order_type,time_in_force,original_quantity,price,average_price,order_status,"
+                "last_fill_quantity,accumulated_fill_quantity")
+    k = write(tmp_path / "BTCUSDT-1m-2024-03-01.csv", kline_lines(0, 5), KLINE_HEADER)
+    res = import_files("binance-vision", [k, liq], tmp_path / "ds", exchange="binanceusdm", symbol=SYM)
+    assert res.rows["ohlcv"] == 5 and res.added.get("liquidations", 0) == 0
+
+
+# ------------------------------------------------------------------------- open-interest alignment
+
+
+def oi_rows(n: int, instant: str, seed: int = 0) -> list[str]:
+    """5m bars whose USD OI is base OI × the price at the bar's ``instant`` ('open' or 'close')."""
+    rng = np.random.default_rng(seed)
+    logp = np.log(60_000) + np.cumsum(rng.normal(0, 1e-3, n + 1))
+    p = np.exp(logp)  # p[k] = price at the open of bar k, p[k+1] at its close
+    base = 100_000 + np.cumsum(rng.normal(0, 5, n + 1))
+    out = []
+    for k in range(n):
+        o, c = p[k], p[k + 1]
+        at = k if instant == "open" else k + 1
+        out.append(f"{T0 + k * 5 * MIN},{o:.4f},{max(o, c) * 1.0005:.4f},{min(o, c) * 0.9995:.4f},{c:.4f},"
+                   f"{base[at] * p[at]:.4f}")
+    return out, base, p
+
+
+@pytest.mark.parametrize("instant", ["open", "close"])
+def test_oi_instant_is_measured_and_converted_with_the_price_of_that_instant(tmp_path, instant):
+    rows, base, p = oi_rows(400, instant)
+    res = import_files("coinglass-csv", [write(tmp_path / "cg.csv", rows, CG_HEADER)], tmp_path / "ds",
+                       exchange="binanceusdm", symbol=SYM)
+    assert res.warnings == ()
+    ds = load_dataset(res.path)
+    oi = ds.open_interest
+    k = np.arange(400)
+    at = k if instant == "open" else k + 1
+    assert np.allclose(oi["open_interest"], base[at], rtol=1e-9)  # exact base units back
+    want_ts = pd.to_datetime(T0 + at * 5 * MIN, unit="ms", utc=True)
+    assert (oi["ts"].to_numpy() == want_ts.to_numpy()).all()  # stored at the OI's own instant
+    note = ds.meta["notes"]["open_interest_alignment"]
+    assert note.startswith("measured at import") and f"at the bar's {instant.upper()}" in note
+
+
+def test_oi_instant_that_cannot_be_told_is_assumed_with_a_warning(tmp_path, capsys):
+    from liqlab.cli import main
+
+    f = write(tmp_path / "cg.csv", cg_rows(12), CG_HEADER)
+    rc = main(["import", "--format", "coinglass-csv", str(f), "--out", str(tmp_path / "ds"), "--exchange",
+               "binanceusdm", "--symbol", SYM, "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 0 and err.startswith(f"liqlab import: warning: {f}: cannot tell whether oi_close")
+    assert load_dataset(tmp_path / "ds").meta["notes"]["open_interest_alignment"].startswith("NOT measured")
+
+
+@pytest.mark.real_data
+def test_real_coinglass_oi_instants_are_measured(real_data, tmp_path):
+    """The 5m export holds the OI at the bar's open, the 1h export at its close (docs/REAL_DATA.md)."""
+    for name, instant in (("binance_btcusdt_perp_5m_oi_2026-06-08_2026-06-22.csv", "OPEN"),
+                          ("coinglass_btc_1h_liquidations_oi_2025-12-04_2026-05-24.csv", "CLOSE")):
+        res = import_files("coinglass-csv", [real_data / name], tmp_path / name, exchange="binanceusdm", symbol=SYM)
+        assert f"at the bar's {instant}" in load_dataset(res.path).meta["notes"]["open_interest_alignment"]

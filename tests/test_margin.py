@@ -1,4 +1,4 @@
-"""Tests of liqlab.margin: golden values from exchange documentation (METHOD.md §A), tier tables,
+"""Tests of liqlab.margin: golden values from exchange documentation (docs/MARGIN.md), tier tables,
 the ccxt normaliser and hypothesis properties of the liquidation-price formulas."""
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from liqlab.margin import (
 
 
 def test_binance_doc_example():
-    # METHOD.md A1: 1 BTC at 60,000, 20x, MMR 0.4 %, cum 0 -> 57,228.92 / 62,749.00
+    # Binance's isolated-margin example: 1 BTC at 60,000, 20x, MMR 0.4 %, cum 0 -> 57,228.92 / 62,749.00
     assert liquidation_price(60_000, 20, "long", model="binance", tiers=0.004) == pytest.approx(57_228.92, abs=0.005)
     assert liquidation_price(60_000, 20, "short", model="binance", tiers=0.004) == pytest.approx(62_749.00, abs=0.005)
 
 
 def test_binance_doc_example_through_bundled_table():
-    # 60,000 USD notional is tier 2 of the 2021 table (MMR 0.5 %, cum 50): the A1 formula per unit size
+    # 60,000 USD notional is tier 2 of the 2021 table (MMR 0.5 %, cum 50): the Binance formula per unit size
     t = default_tiers("binanceusdm", as_of="2021-03-18")
     q, ep, lev = 1.0, 60_000.0, 20
     expect_long = (q * ep * (1 - 1 / lev) - 50) / (q * (1 - 0.005))
@@ -45,7 +45,7 @@ def test_binance_doc_example_through_bundled_table():
 
 
 def test_bybit_doc_example():
-    # METHOD.md A2: 50x at 20,000, MMR 0.5 % -> 19,700 (and the short mirror 20,300)
+    # Bybit's documented example: 50x at 20,000, MMR 0.5 % -> 19,700 (and the short mirror 20,300)
     assert liquidation_price(20_000, 50, "long", model="bybit", tiers=0.005) == pytest.approx(19_700.0, abs=1e-9)
     assert liquidation_price(20_000, 50, "short", model="bybit", tiers=0.005) == pytest.approx(20_300.0, abs=1e-9)
     # bundled Bybit table, 20,000 USD position: tier 1 (MMR 0.5 %, deduction 0)
@@ -459,7 +459,7 @@ def test_positive_funding_shifts_both_sides_up(model, ep, lev, f, inverse):
         if math.isinf(base):
             continue
         assert up > base > down
-        if not inverse and model == "binance":  # A5: shift = EP·f/(1 ∓ MMR)
+        if not inverse and model == "binance":  # funding: shift = EP·f/(1 ∓ MMR)
             assert up - base == pytest.approx(ep * f / (1 - (0.005 if side == "long" else -0.005)), rel=1e-9)
 
 

@@ -161,7 +161,7 @@ def test_heatmap_equals_brute_force_on_any_ledger(case, nbins):
 
 
 def test_true_heatmap_speed_is_reported_not_asserted(market, capsys):
-    """A smoke run at the issue's scale (T=720, B=1000); the figure is printed by `liqlab bench`."""
+    """A smoke run at one month of hourly steps (T=720, B=1000); the figure is printed by `liqlab bench`."""
     tr = market.truth
     times = pd.date_range(T0, periods=720, freq="4min")
     edges = np.linspace(40_000, 80_000, 1001)

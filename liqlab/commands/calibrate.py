@@ -32,6 +32,7 @@ def run(args) -> int:
     from ..calibrate import calibrate, parse_settings
     from ..errors import ParameterError
 
+    atomic.check_file_target(args.json, probe=True)
     if args.workers is not None and args.workers < 0:
         raise ParameterError(f"--workers: must be >= 0, got {args.workers}")
     settings = parse_settings(args.settings) if args.settings else None

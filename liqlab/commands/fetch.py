@@ -24,6 +24,9 @@ def add_arguments(p):
 def run(args) -> int:
     from ..fetch import fetch
 
+    from ..atomic import check_dir_target
+
+    check_dir_target(args.out)
     tables = [t.strip() for t in args.tables.split(",") if t.strip()] if args.tables else None
     res = fetch(args.exchange, args.symbol, since=args.since, until=args.until, out=args.out, tables=tables,
                 refresh_tiers=args.refresh_tiers, retries=args.retries,

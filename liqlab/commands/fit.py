@@ -19,6 +19,7 @@ def _floats(text: str, option: str = "--half-lives") -> list[float]:
 
 
 def add_arguments(p):
+    from .heatmap import add_memory_argument
     from .validate import add_param_arguments
 
     p.add_argument("data", help="dataset directory or collection")
@@ -35,12 +36,19 @@ def add_arguments(p):
                    help="leverage exponents γ of the half-life to try, comma separated (0,1)")
     p.add_argument("--truth", default="auto", help="simulator truth folder (default: truth/ next to DATA if any)")
     p.add_argument("--n-boot", type=int, default=None, help="bootstrap replications in the test report (500)")
+    add_memory_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
     from .. import atomic
     from ..fit import fit
+    from ..atomic import check_file_target
+    from ..memory import resolve_budget
+
+    for target in (args.out, args.json):
+        if target:
+            check_file_target(target, probe=True)
     from .validate import params_from_args, summary_text
 
     kw = {}
@@ -56,7 +64,7 @@ def run(args) -> int:
         kw["n_boot"] = args.n_boot
     truth = None if args.truth in ("none", "") else args.truth
     res = fit(args.data, args.liquidations, params_from_args(args), truth=truth,
-              progress=False if args.no_progress else None, **kw)
+              progress=False if args.no_progress else None, max_memory=resolve_budget(args.max_memory), **kw)
     res.save_params(args.out)
     if args.json:
         atomic.write_json(args.json, res.to_dict())

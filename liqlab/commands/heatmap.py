@@ -61,27 +61,40 @@ def params_from_args(args):
     return p.replace(**changes) if changes else p.validate()
 
 
+def add_memory_argument(p) -> None:
+    """``--max-memory``: the byte budget of the build (refused up front when the estimate exceeds it)."""
+    from ..memory import DEFAULT_SHARE
+
+    p.add_argument("--max-memory", default=None, metavar="SIZE",
+                   help=f"memory budget, e.g. 4G or 512M: a build whose estimated size exceeds it is refused "
+                        f"before it starts (default {DEFAULT_SHARE:.0%} of the memory available)")
+
+
 def add_arguments(p) -> None:
     p.add_argument("data", help="dataset directory or collection folder")
     p.add_argument("--out", required=True, help="output file: .npz (Heatmap.save) or .html (static explorer)")
     add_param_arguments(p)
+    add_memory_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
     from pathlib import Path
 
+    from ..atomic import check_file_target
     from ..dataset import load_collection
     from ..errors import ParameterError
     from ..heatmap import build_heatmap
+    from ..memory import resolve_budget
 
-    out = Path(args.out)
+    out = check_file_target(args.out, probe=True)
     suffix = out.suffix.lower()
     if suffix not in (".npz", ".html"):
         raise ParameterError(f"--out: {out}: need a .npz or .html file name")
     params = params_from_args(args)
+    budget = resolve_budget(args.max_memory)
     coll = load_collection(args.data)
-    hm = build_heatmap(coll, params, progress=False if args.no_progress else None)
+    hm = build_heatmap(coll, params, progress=False if args.no_progress else None, max_memory=budget)
     if suffix == ".npz":
         hm.save(out)
     else:

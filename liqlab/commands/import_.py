@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 HELP = "import bulk files (binance-vision, freqtrade, coinglass-csv, ccxt-tiers) into a dataset directory"
 
@@ -35,6 +36,8 @@ def run(args) -> int:
         funding_unit=args.funding_unit, contract_size=args.contract_size, price=args.price,
         progress=False if args.no_progress else None,
     )
+    for w in res.warnings:
+        print(f"liqlab import: warning: {w}", file=sys.stderr)
     print(json.dumps({"path": str(res.path), "changed": res.changed, "rows": res.rows, "added": res.added,
                       "files": len(res.files)}, indent=2))
     return 0

@@ -1,4 +1,4 @@
-"""liqlab magnet DATA --json OUT: the mirror-level first-passage magnet test (METHOD.md §C)."""
+"""liqlab magnet DATA --json OUT: the mirror-level first-passage magnet test (docs/MAGNET.md)."""
 
 from __future__ import annotations
 
@@ -6,25 +6,36 @@ HELP = "test whether liquidation clusters attract price (first-passage test, pla
 
 
 def add_arguments(p):
+    from ..magnet import MagnetParams
+    from ..params import HeatmapParams
+
+    m, h = MagnetParams(), HeatmapParams()
     p.add_argument("data", help="dataset directory or collection folder")
     p.add_argument("--json", required=True, metavar="OUT", help="write the result (JSON) here")
-    p.add_argument("--horizon", type=float, default=None, help="horizon H in hours (decision spacing and window)")
-    p.add_argument("--k-atr", type=float, default=None, help="clusters within k ATRs of the price")
-    p.add_argument("--min-dominance", type=float, default=None, help="keep events with dominance >= r")
+    p.add_argument("--horizon", type=float, default=None,
+                   help=f"horizon H in hours (decision spacing and window; default {m.horizon_hours:g})")
+    p.add_argument("--k-atr", type=float, default=None, help=f"clusters within k ATRs of the price (default {m.k_atr:g})")
+    p.add_argument("--min-dominance", type=float, default=None,
+                   help=f"keep events with dominance >= r (default {m.min_dominance:g})")
     p.add_argument("--venue", default=None, help="venue whose bars decide touches (default binanceusdm or first)")
-    p.add_argument("--bootstrap-reps", type=int, default=None, help="stationary-bootstrap replications")
-    p.add_argument("--seed", type=int, default=None, help="bootstrap / random-level seed")
-    p.add_argument("--time-step", default=None, help="heatmap output step, e.g. 1h or 5min")
-    p.add_argument("--half-life", default=None, help="heatmap half-life in hours (inf = no decay)")
-    p.add_argument("--leverage-preset", default=None, help="heatmap leverage mix preset")
-    p.add_argument("--heatmap-params", default=None, metavar="FILE", help="heatmap parameters (.json/.yaml)")
+    p.add_argument("--bootstrap-reps", type=int, default=None,
+                   help=f"stationary-bootstrap replications (default {m.bootstrap_reps})")
+    p.add_argument("--seed", type=int, default=None, help=f"bootstrap / random-level seed (default {m.seed})")
+    p.add_argument("--time-step", default=None, help=f"heatmap output step, e.g. 1h or 5min (default {h.time_step})")
+    p.add_argument("--half-life", default=None,
+                   help=f"heatmap half-life in hours, inf = no decay (default {h.half_life_hours:g})")
+    p.add_argument("--leverage-preset", default=None,
+                   help=f"heatmap leverage mix preset (default {h.leverage_preset})")
+    p.add_argument("--heatmap-params", default=None, metavar="FILE",
+                   help="heatmap parameters (.json/.yaml; default: liqlab.params.HeatmapParams)")
     p.add_argument("--no-placebo", action="store_true", help="skip the placebo heatmap contrast")
     p.add_argument("--pipeline-reps", type=int, default=0,
-                   help="pipeline null: rerun everything on this many bootstrapped price paths (default 0)")
+                   help="pipeline null: rerun everything on this many bootstrapped price paths")
     p.add_argument("--grid", default=None,
                    help="grid, e.g. 'leverage_preset=balanced,retail-high;half_life_hours=24,168;k_atr=2,3;"
-                        "horizon_hours=2,4' (SPA/StepM/BY; select on the first --split, test once on the rest)")
-    p.add_argument("--split", type=float, default=0.6, help="selection share of time for the grid (default 0.6)")
+                        "horizon_hours=2,4' (SPA/StepM/BY; select on the first --split, test once on the rest; "
+                        "default: no grid)")
+    p.add_argument("--split", type=float, default=0.6, help="selection share of time for the grid")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -33,6 +44,9 @@ def run(args) -> int:
     from ..magnet import magnet_test, parse_grid
     from ..params import HeatmapParams
 
+    from ..atomic import check_file_target
+
+    check_file_target(args.json, probe=True)
     hp = HeatmapParams.from_file(args.heatmap_params) if args.heatmap_params else HeatmapParams()
     changes = {}
     if args.time_step:

@@ -19,7 +19,7 @@ def add_arguments(p):
     p.add_argument("--status-every", type=float, default=10.0, metavar="SECONDS", help="status line period on stderr")
     p.add_argument("--no-rest", action="store_true", help="do not poll OHLCV / open interest / funding by REST")
     p.add_argument("--backoff", type=float, default=1.0, metavar="SECONDS", help="first reconnect delay (doubles, max 60)")
-    p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this long")
+    p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this long; bounds every phase, market loading included (default: run until SIGINT/SIGTERM)")
     p.add_argument("--compact", action="store_true", help="only compact recorded parts under --out, then exit")
     # testing: replay recorded frames through ccxt's parsing instead of opening sockets (no REST)
     p.add_argument("--replay", help=argparse.SUPPRESS)
@@ -27,11 +27,11 @@ def add_arguments(p):
 
 def run(args) -> int:
     import dataclasses
-    from pathlib import Path
 
     from .. import record as rec
+    from ..atomic import check_dir_target
 
-    out = Path(args.out)
+    out = check_dir_target(args.out)
     if args.compact:
         counts = rec.compact_all(out)
         for name, n in counts.items():

@@ -8,6 +8,8 @@ HELP = "run notebooks with papermill into reports/<name>/<UTC stamp>/ and update
 
 
 def add_arguments(p):
+    from ..report import DEFAULT_RETENTION
+
     p.add_argument("--config", help="reports YAML (e.g. examples/reports.yaml); paths in it are relative to it")
     p.add_argument("--name", action="append", help="report name: selects from --config (repeatable), or names a flags-only report")
     p.add_argument("--parameters", metavar="YAML", help="parameter overrides: name: value, or <notebook stem>: {name: value}")
@@ -16,12 +18,12 @@ def add_arguments(p):
     p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                    help="one parameter for every notebook declaring it (value parsed as YAML)")
     p.add_argument("--reports-dir", help="where report folders go (default: from config, else ./reports)")
-    p.add_argument("--retention", type=int, help="runs kept per report (oldest removed)")
-    p.add_argument("--refresh", action="store_true", default=None, help="refresh the data with the incremental fetch first")
+    p.add_argument("--retention", type=int, help=f"runs kept per report, oldest removed (default: from config, else {DEFAULT_RETENTION})")
+    p.add_argument("--refresh", action="store_true", default=None, help="refresh the data with the incremental fetch first (default: as the config says)")
     p.add_argument("--no-refresh", dest="refresh", action="store_false", help="do not refresh, even if the config says so")
     p.add_argument("--require-fresh", action="store_true", default=None,
                    help="a failed refresh fails the run instead of running on cached data with a banner")
-    p.add_argument("--index-only", action="store_true", help="only rebuild reports/index.html")
+    p.add_argument("--index-only", action="store_true", help="only rebuild index.html in the reports folder (--reports-dir, else the config's reports_dir, else ./reports)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -50,8 +52,14 @@ def run(args) -> int:
     from ..errors import ParameterError
 
     if args.index_only:
-        d = Path(args.reports_dir or "reports")
-        print(report.write_index(d))
+        if args.reports_dir:
+            dirs = [Path(args.reports_dir)]
+        elif args.config:
+            dirs = list(dict.fromkeys(c.reports_dir for c in report.load_config(args.config, args.name)))
+        else:
+            dirs = [Path("reports")]
+        for d in dirs:
+            print(report.write_index(d))
         return 0
     overrides = report.load_overrides(args.parameters) if args.parameters else {}
     overrides.update(_parse_params(args.param))

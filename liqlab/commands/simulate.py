@@ -38,6 +38,9 @@ def add_arguments(p):
 def run(args) -> int:
     from ..simulation import simulate
 
+    from ..atomic import check_dir_target
+
+    check_dir_target(args.out)
     kw = {name: getattr(args, name) for name in _FLAGS if getattr(args, name) is not None}
     coll = simulate(out=args.out, progress=None if not args.quiet else False, reuse=args.reuse, **kw)
     if not args.quiet:

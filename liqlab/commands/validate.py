@@ -42,8 +42,15 @@ def run(args) -> int:
     n_boot = N_BOOT if args.n_boot is None else args.n_boot
     if n_boot < 10:
         raise ParameterError(f"--n-boot: need >= 10, got {n_boot}")
+    from ..atomic import check_file_target
+    from ..params import utc_time
+
+    check_file_target(args.json, probe=True)
     params = params_from_args(args)
-    window = (args.score_start, args.score_end) if (args.score_start or args.score_end) else None
+    window = None
+    if args.score_start or args.score_end:
+        window = tuple(utc_time(v, flag) if v else None
+                       for v, flag in ((args.score_start, "--score-start"), (args.score_end, "--score-end")))
     res = validate(args.data, args.liquidations, params, window=window,
                    side_splits=None if args.no_side_splits else SIDE_SPLITS, naive=not args.no_naive,
                    n_boot=n_boot, seed=args.seed)
