@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         return 141  # what a shell reports for a process ended by SIGPIPE
     except MemoryError:
         return _fail(args.command, "out of memory; lower the work (e.g. a longer time_step, a wider bin_width, "
-                                   "a shorter start..end) or lower --max-memory so it is refused up front", 2)
+                                   "a shorter start..end)", 2)
     except OSError as exc:  # the file system refused (permissions, disk full, wrong kind of path)
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(args.command, f"{where}{exc.strerror or exc}", 2)

@@ -304,13 +304,14 @@ def validate_table(name: str, df: pd.DataFrame, source: str | os.PathLike = "<me
             fail(~np.isfinite(x), f"{c} is not finite ({x[~np.isfinite(x)][0] if (~np.isfinite(x)).any() else ''})")
             fail(x <= 0, f"{c} must be > 0")
             bad = x > MAX_PRICE
-            fail(bad, f"{c} {x[bad][0] if bad.any() else ''!r} is beyond {MAX_PRICE:g} (wrong units or a bad value?)")
+            fail(bad, f"{c} {float(x[bad][0]) if bad.any() else 0:g} is beyond {MAX_PRICE:g} (wrong units or a bad value?)")
         o, h, l, c = (df[k].to_numpy() for k in ("open", "high", "low", "close"))
         fail(h < np.maximum(o, c), "high is below max(open, close)")
         fail(l > np.minimum(o, c), "low is above min(open, close)")
         wide = h > MAX_BAR_RANGE * l
-        fail(wide, f"high {h[wide][0] if wide.any() else ''!r} is over {MAX_BAR_RANGE:g}x the low "
-                   f"{l[wide][0] if wide.any() else ''!r} in one bar (a bad tick?)")
+        if wide.any():
+            fail(wide, f"high {float(h[wide][0]):.8g} is over {MAX_BAR_RANGE:g}x the low {float(l[wide][0]):.8g} "
+                       f"in one bar (a bad tick?)")
         vol = df["volume"].to_numpy()
         fail(~np.isfinite(vol) | (vol < 0), "volume must be finite and >= 0")
         if "taker_buy_volume" in df:
@@ -455,7 +456,8 @@ def load_collection(path: str | os.PathLike, *, venues: Iterable[str] | None = N
         dirs = sorted(p for p in path.iterdir() if p.is_dir() and is_dataset_dir(p))
         orphans = sorted(p for p in path.iterdir() if p.is_dir() and not is_dataset_dir(p) and _looks_like_venue(p))
         if orphans:
-            raise DataError(f"{orphans[0] / 'meta.json'}: missing (the folder holds dataset tables but no meta.json; "
+            why = ("holds dataset tables" if _holds_tables(orphans[0]) else "is named like a venue")
+            raise DataError(f"{orphans[0] / 'meta.json'}: missing (the folder {why} but has no meta.json; "
                             f"restore it or move the folder out of {path})")
         if not dirs:
             raise DataError(f"{path}: no dataset directories (with meta.json) inside")
@@ -472,9 +474,13 @@ def load_collection(path: str | os.PathLike, *, venues: Iterable[str] | None = N
     return coll
 
 
+def _holds_tables(path: Path) -> bool:
+    return any((path / f"{name}.parquet").exists() for name in TABLES)
+
+
 def _looks_like_venue(path: Path) -> bool:
     """A folder named like a venue or holding a dataset table (a venue folder that lost its meta.json)."""
-    return path.name in KNOWN_EXCHANGES or any((path / f"{name}.parquet").exists() for name in TABLES)
+    return path.name in KNOWN_EXCHANGES or _holds_tables(path)
 
 
 def load(path: str | os.PathLike, **kw) -> Dataset | Collection:

@@ -107,6 +107,8 @@ CASES = {
     "missing_column": ("open_interest", lambda df: df.drop(columns=["open_interest_value"]), "missing column(s) ['open_interest_value']", None),
     "string_price": ("ohlcv", lambda df: df.assign(close=df["close"].astype(str).where(df.index != 2, "abc")), "column 'close' is not numeric ('abc')", 2),
     "ts_not_time": ("funding", lambda df: df.assign(ts=["yesterday"]), "must be a timestamp", None),
+    "absurd_price": ("ohlcv", _set("high", 2, 1e300), "high 1e+300 is beyond 1e+09", 2),
+    "wick_1000x": ("ohlcv", _set("low", 1, 0.101), "high 102 is over 100x the low 0.101 in one bar", 1),
 }
 
 
@@ -157,11 +159,15 @@ def test_bad_meta(tmp_path):
         ("synthetic", "yes", "synthetic must be true or false"),
         ("contract_size", -1, "contract_size must be > 0"),
         ("symbol", "BTCUSDT", "ccxt unified symbol"),
+        ("exchange", "binance", "unknown exchange 'binance'; known: binanceusdm"),
     ]:
         (path / "meta.json").write_text(json.dumps({**meta, key: value}))
         with pytest.raises(DataError, match="meta.json") as err:
             load_dataset(path)
         assert msg in str(err.value)
+    (path / "meta.json").write_bytes(b'{"exchange": "caf\xe9"}')
+    with pytest.raises(DataError, match="meta.json line 1: not UTF-8 text"):
+        load_dataset(path)
     (path / "meta.json").write_text("{not json")
     with pytest.raises(DataError, match="invalid JSON at line 1"):
         load_dataset(path)
@@ -238,3 +244,19 @@ def test_corrupt_collection_json_is_one_line(tmp_path):
     (tmp_path / "c" / "collection.json").write_text("{broken")
     with pytest.raises(DataError, match=r"collection.json: invalid JSON at line 1"):
         load_collection(tmp_path / "c")
+
+
+@pytest.mark.parametrize("name,what", [("okx", "is named like a venue"), ("binance-copy", "holds dataset tables")])
+def test_venue_folder_without_meta_json_is_named(tmp_path, name, what):
+    coll = tmp_path / "coll"
+    write_dataset(make_dataset(), coll / "binanceusdm")
+    (coll / name).mkdir()
+    (coll / "truth").mkdir()  # a simulator's truth/ folder is not a venue
+    if name == "binance-copy":
+        atomic.write_bytes(coll / name / "ohlcv.parquet", (coll / "binanceusdm" / "ohlcv.parquet").read_bytes())
+    with pytest.raises(DataError, match=rf"{coll / name / 'meta.json'}: missing \(the folder {what} but has no"):
+        load_collection(coll)
+    before = snapshot(coll)
+    res = run_cli("info", str(coll))
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and f"{name}/meta.json: missing" in res.stderr
+    assert snapshot(coll) == before

@@ -118,3 +118,15 @@ def test_public_api_resolves_and_keeps_its_meaning():
     assert callable(liqlab.simulate) and not isinstance(liqlab.simulate, types.ModuleType)
     assert callable(liqlab.explore) and not isinstance(liqlab.explore, types.ModuleType)
     assert callable(liqlab.fetch.fetch) and callable(liqlab.score.score)
+
+
+def test_docs_and_notebooks_cite_no_outside_documents_or_issue_numbers():
+    """The repository stands alone: no METHOD.md, no "issue #N" / "(#N)" a reader of it does not have."""
+    import re
+
+    pattern = re.compile(r"METHOD\.md|\bissue #?\d+|\(#\d+\)", re.I)
+    files = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), *NOTEBOOKS,
+             *sorted((REPO / "liqlab" / "data" / "tiers").glob("*.json"))]
+    hits = [f"{f.relative_to(REPO)}:{i}" for f in files for i, line in enumerate(f.read_text().splitlines(), 1)
+            if pattern.search(line)]
+    assert hits == []

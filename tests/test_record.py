@@ -20,7 +20,7 @@ import pytest
 
 from liqlab import record as rec
 from liqlab.dataset import load_collection, load_dataset
-from liqlab.errors import DataError, ParameterError
+from liqlab.errors import DataError, FetchError, ParameterError
 
 REPO = Path(__file__).resolve().parents[1]
 WS = REPO / "tests" / "fixtures" / "ws"
@@ -456,3 +456,36 @@ def test_live_exchange_loads_only_derivative_markets_like_the_fetcher(name):
     assert ex.options["fetchCurrencies"] is False
     if "fetchMarkets" in want:
         assert ex.options["fetchMarkets"]["types"] == want["fetchMarkets"]["types"]
+
+
+class _Offline:
+    """An exchange whose market loading always fails as with the network down (ccxt.NetworkError)."""
+
+    markets = None
+    closed = False
+
+    async def load_markets(self):
+        import ccxt
+
+        raise ccxt.NetworkError("binanceusdm GET https://fapi.binance.com/fapi/v1/exchangeInfo")
+
+    async def close(self):
+        self.closed = True
+
+
+def test_duration_bounds_market_loading_and_every_exchange_is_closed(tmp_path):
+    made = []
+
+    def make(name):
+        made.append(_Offline())
+        return made[-1]
+
+    cfg = rec.RecordConfig(exchanges=("binanceusdm", "okx"), symbol=SYMBOL, out=tmp_path / "live", duration=0.5,
+                           backoff_initial=0.05, rest=False)
+    t0 = time.monotonic()
+    with pytest.raises(FetchError, match=r"^binanceusdm, okx: markets for BTC/USDT:USDT not loaded within "
+                                              r"--duration 0\.5 s \(last error: binanceusdm: NetworkError"):
+        rec.record(cfg, make_exchange=make, status_stream=io.StringIO(), install_signals=False)
+    assert time.monotonic() - t0 < 3.0
+    assert len(made) == 1 and made[0].closed  # the venue tried is closed; the next was never made
+    assert not (tmp_path / "live" / "binanceusdm" / "meta.json").exists()

@@ -332,3 +332,34 @@ def test_yaml_dates_in_parameters_become_iso_strings(nbdir, tiny_dataset, tmp_pa
     over = tmp_path / "o.yaml"
     over.write_text("label: 2024-01-03\n")
     assert report.check_parameters(cfg, report.load_overrides(over))["ok"] == {"label": "2024-01-03"}
+
+
+def test_a_run_killed_mid_way_is_marked_interrupted_by_the_next(nbdir, tiny_dataset, tmp_path):
+    """kill -9 leaves run.json at 'running' (no finally runs); the next run, holding the lock, closes it."""
+    cfg = _config(nbdir, tiny_dataset, tmp_path)
+    killed = tmp_path / "reports" / "t" / "20200101T000000Z"
+    killed.mkdir(parents=True)
+    (killed / "run.json").write_text(json.dumps({"name": "t", "run": killed.name, "status": "running",
+                                                 "pid": 2**22 + 3, "notebooks": [], "data": []}))
+    # while another run holds the lock, the index already shows the dead run as interrupted
+    with report.report_lock(tmp_path / "reports" / "t"):
+        index = report.write_index(tmp_path / "reports").read_text()
+    assert "class='interrupted'>interrupted<" in index and "class='running'" not in index
+    res = report.run_report(cfg, progress=False)
+    assert res.status == "ok"
+    rec = json.loads((killed / "run.json").read_text())
+    assert rec["status"] == "interrupted" and "pid" not in rec and "killed?" in rec["errors"][0]
+    index = (tmp_path / "reports" / "index.html").read_text()
+    assert "class='interrupted'>interrupted<" in index and "class='running'" not in index
+
+
+def test_index_only_uses_the_config_reports_dir(tmp_path, monkeypatch):
+    from liqlab.cli import main
+
+    cfg = tmp_path / "conf" / "r.yaml"
+    cfg.parent.mkdir()
+    cfg.write_text(f"reports_dir: ../elsewhere\nreports:\n  a:\n    notebooks: [{REPO / 'notebooks' / '01_data.ipynb'}]\n")
+    (tmp_path / "elsewhere" / "a" / "20250101T000000Z").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "--index-only", "--config", str(cfg)]) == 0
+    assert (tmp_path / "elsewhere" / "index.html").exists() and not (tmp_path / "reports").exists()

@@ -528,8 +528,8 @@ def test_validate_aggregates_finer_bars_to_the_realized_step(small_sim):
 
 
 @pytest.mark.real_data
-def test_real_coinglass_excursion_baseline_reproduces_the_issue(real_data, tmp_path):
-    """Issue #8: on the real 1h file the excursion × OI baseline reaches Spearman ≈ 0.74 long / 0.71 short."""
+def test_real_coinglass_excursion_baseline_reproduces_the_reported_figure(real_data, tmp_path):
+    """On the real 1h file the excursion × OI baseline reaches Spearman ≈ 0.74 long / 0.71 short."""
     from liqlab.importers import import_files
 
     src = real_data / "coinglass_btc_1h_liquidations_oi_2025-12-04_2026-05-24.csv"
@@ -579,3 +579,44 @@ def test_cli_without_realized_liquidations_says_where_to_get_them(small_sim, tmp
         err = capsys.readouterr().err.strip()
         assert "no liquidations table" in err and "--liquidations" in err and "\n" not in err
     assert not (tmp_path / "v.json").exists() and not (tmp_path / "p.yaml").exists()
+
+
+def test_verdict_shows_the_precision_that_decides_and_a_consistent_link():
+    b = {"r2_gain": {"gain": 0.1, "ci": [0.05, 0.15], "r2_base": 0.2, "r2_full": 0.28},
+         "partial_spearman": {"estimate": 0.3, "ci": [0.2, 0.4]}}
+
+    def text(hp, pp, est, ci):
+        return V.verdict({"long": b, "short": b}, False, {
+            "heatmap": {s: {"spearman": hp} for s in V.SIDES}, "placebo_map": {s: {"spearman": pp} for s in V.SIDES},
+            "beyond_placebo": {s: {"estimate": est, "ci": ci} for s in V.SIDES}})
+
+    t = text(0.8501, 0.8504, 0.05, [0.01, 0.09])  # both print as 0.850 at 3 decimals
+    assert "better than the heatmap (Spearman 0.8504 vs 0.8501); even so, given the placebo" in t
+    assert "open-interest information adds a little" in t
+    t = text(0.85, 0.85, 0.2, [0.1, 0.3])
+    assert "ranks realized liquidations as well as the heatmap (Spearman 0.850 vs 0.850); even so" in t
+    t = text(0.9, 0.7, 0.2, [0.1, 0.3])
+    assert "worse than the heatmap (Spearman 0.700 vs 0.900); given the placebo" in t and "even so" not in t
+    assert "out-of-sample R² +0.200 with the excursion alone, +0.280 with the heatmap" in t
+
+
+def r2_level_shift(seed: int = 3, n: int = 300) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pred, excursion, realized) USD series whose realized level jumps 50x in the test window, so the
+    excursion model (fitted before the jump) predicts the test steps worse than their mean (R² < 0)."""
+    rng = np.random.default_rng(seed)
+    exc = np.exp(rng.normal(size=n))
+    cut = int(0.6 * n)
+    real = np.r_[np.exp(rng.normal(size=cut)), 50 * np.exp(rng.normal(size=n - cut))]
+    pred = real * np.exp(rng.normal(0, 1.0, n))
+    return pred, exc, real
+
+
+def test_r2_gain_is_bounded_by_one_and_reported_beside_both_r2():
+    g = V.r2_gain(*r2_level_shift(), n_boot=300)
+    assert g["r2_base"] < 0  # the base model predicts the test steps worse than their mean
+    assert g["gain"] == pytest.approx((g["r2_full"] - g["r2_base"]) / (1 - g["r2_base"]))
+    assert g["gain"] <= 1 and g["ci"][0] <= g["gain"] <= g["ci"][1] <= 1
+    both_negative = {"r2_gain": {**g, "r2_full": -0.5, "r2_base": -2.0, "gain": 0.5, "ci": [0.3, 0.7]},
+                     "partial_spearman": {"estimate": 0.3, "ci": [0.2, 0.4]}}
+    t = V.verdict({"long": both_negative, "short": both_negative}, False)
+    assert t.count("but neither model predicts the test steps better than their own mean (both R² < 0)") == 2

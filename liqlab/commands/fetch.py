@@ -22,9 +22,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..fetch import fetch
-
     from ..atomic import check_dir_target
+    from ..fetch import fetch
 
     check_dir_target(args.out)
     tables = [t.strip() for t in args.tables.split(",") if t.strip()] if args.tables else None

@@ -43,13 +43,12 @@ def add_arguments(p):
 def run(args) -> int:
     from .. import atomic
     from ..fit import fit
-    from ..atomic import check_file_target
     from ..memory import resolve_budget
+    from .validate import params_from_args, summary_text
 
     for target in (args.out, args.json):
         if target:
-            check_file_target(target, probe=True)
-    from .validate import params_from_args, summary_text
+            atomic.check_file_target(target, probe=True)
 
     kw = {}
     if args.train_fraction is not None:
