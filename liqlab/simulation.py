@@ -9,7 +9,7 @@ The market, per 1-minute bar (UTC, bars labelled by their open time):
 - **Traders** (their own streams, per venue): positions arrive (Poisson, busier when volatile), pick a
   side (bias + a little trend following), a USD size (lognormal), a leverage from a configurable mix
   (capped by the venue's tier), a holding time (lognormal, shorter for high leverage). They pay/receive
-  funding every 8h (moves their liquidation price, METHOD.md A5) and are liquidated when the venue's
+  funding every 8h (moves their liquidation price, docs/MARGIN.md) and are liquidated when the venue's
   mark high/low reaches their liquidation price (``liqlab.margin``, the venue's tiered rules).
 - **Feedback knobs** (both 0 = the null world, price exogenous): ``cascade_impact`` (net forced
   orders move the price within the bar, square-root impact, so liquidations can cascade) and ``hunt_intensity`` (a trader

@@ -1,7 +1,7 @@
 """Headless Chromium for browser tests (shared helper: the Bokeh explorer and the JupyterLab tests).
 
 Debian's ``/usr/bin/chromium`` + ``/usr/bin/chromedriver`` through selenium, with the flags this
-machine needs (docs: /work/shared/docs/BROWSER.md): headless, no sandbox when root, no GPU, no QUIC,
+machine needs (see docs/EXPLORER.md): headless, no sandbox when root, no GPU, no QUIC,
 no background networking, a fresh ``--user-data-dir`` per session (removed afterwards). Console
 messages are collected through ``goog:loggingPrefs`` (browser=ALL).
 

@@ -103,5 +103,20 @@ def test_score_cli_table(small_sim, capsys):
                  "--half-life", "48"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     r = json.loads(out[0])
-    assert set(r["runs"]) == {"true_mix", "params"} and r["params"]["half_life_hours"] == 48.0
+    assert set(r["runs"]) == {"true_mix", "placebo_true_mix", "params"} and r["params"]["half_life_hours"] == 48.0
     assert out[1].startswith("run") and any(line.startswith("true_mix") for line in out[2:])
+    gain = r["oi_gain"]
+    for side in ("long", "short"):
+        assert gain[side] == r["runs"]["true_mix"][side]["spearman_mean"] - r["runs"]["placebo_true_mix"][side]["spearman_mean"]
+    assert "open interest's gain" in out[-1]
+
+
+def test_score_placebo_run_differs_from_the_oi_map_and_can_be_skipped(small_sim):
+    from liqlab.score import score
+
+    r = score(str(small_sim), presets=False, burn_in_hours=24, progress=False)
+    a, b = r["runs"]["true_mix"], r["runs"]["placebo_true_mix"]
+    assert a["long"]["spearman_mean"] != b["long"]["spearman_mean"]
+    assert a["long"]["n_snapshots"] == b["long"]["n_snapshots"]
+    r2 = score(str(small_sim), presets=False, placebo=False, burn_in_hours=24, progress=False)
+    assert "placebo_true_mix" not in r2["runs"] and r2["oi_gain"] is None
