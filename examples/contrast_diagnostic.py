@@ -1,8 +1,8 @@
 """Where do the engine's OI map, the placebo map and the OI-specific excess map put the dominant cluster,
 compared with the simulator's TRUE liquidation map? And the oracle side race (true map vs placebo).
 
-    python examples/contrast_diagnostic.py --seeds 101-104 [--world default] [--hunt 0]
-    python examples/contrast_diagnostic.py --seeds 200-209 --hunt 0.4 --oracle
+    python examples/contrast_diagnostic.py --seeds 101 102 103 104 [--world default] [--hunt 0]
+    python examples/contrast_diagnostic.py --seeds 200 201 202 203 204 205 206 207 208 209 --hunt 0.4 --oracle
 
 SYNTHETIC data (liqlab.simulation, 30 days, one venue, heatmap 1h, MagnetParams defaults). Per seed:
 how often the true cluster is on the other side of price from the placebo's, and which map follows the
@@ -15,14 +15,6 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-
-
-def seeds_arg(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out.extend(range(int(a), int(b) + 1) if b else [int(a)])
-    return out
 
 
 def one_seed(seed: int, world: str, hunt: float, venue: str, days: float, oracle: bool) -> None:
@@ -62,7 +54,7 @@ def one_seed(seed: int, world: str, hunt: float, venue: str, days: float, oracle
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=seeds_arg, default=seeds_arg("101-104"))
+    ap.add_argument("--seeds", type=int, nargs="+", default=[101, 102, 103, 104])
     ap.add_argument("--world", default="default")
     ap.add_argument("--hunt", type=float, default=0.0, help="hunt_intensity of the simulated markets")
     ap.add_argument("--venue", default="binanceusdm")
