@@ -51,7 +51,14 @@ MODELS = ("simulator", "random-walk")
 STAGES = ("simulation", "heatmap", "test", "bootstrap")
 RESULT_FIELDS = ("n_events", "n_candidates", "untouched_share", "double_touches", "p_hat", "lift",
                  "ci_low", "ci_high", "p_value", "p_value_hac")
-CONTRAST_FIELDS = ("placebo_lift", "contrast_n", "contrast_diff", "contrast_p_value")
+#: OI-vs-placebo contrasts (see ``magnet.placebo_contrasts``). contrast_* is the primary: the side race
+#: at decision times where the OI-specific (excess) map and the placebo map pick opposite sides
+#: (``excess_discordant_share`` of the common times). excess_* is the mirror test on the excess maps at
+#: all times; race_* the side race where the OI map and the placebo map pick opposite sides
+#: (``discordant_share``); paired_* the paired difference Λ_OI − Λ_placebo.
+CONTRAST_FIELDS = ("placebo_lift", "excess_discordant_share", "contrast_n", "contrast_p_hat", "contrast_lift",
+                   "contrast_p_value", "excess_n", "excess_lift", "excess_p_value", "n_common", "discordant_share",
+                   "race_n", "race_lift", "race_p_value", "paired_n", "paired_diff", "paired_p_value")
 
 
 @dataclass(frozen=True)
@@ -126,19 +133,25 @@ def task_seed(base_seed: int, setting: str, run: int) -> int:
 def make_tasks(
     settings: Sequence[Setting], runs: int, *, base_seed: int = 0, days: float = 30.0, venue: str = "binanceusdm",
     model: str = "simulator", heatmap_params: Mapping | None = None, magnet_params: Mapping | None = None,
+    world: str = "default",
 ) -> list[dict[str, Any]]:
-    """One task dict per (setting, run); everything a worker needs, JSON-serialisable."""
+    """One task dict per (setting, run); everything a worker needs, JSON-serialisable. ``world`` is the
+    simulated world (``liqlab.simulation.WORLDS``) of the simulator model."""
     if model not in MODELS:
         raise ParameterError(f"model: must be one of {list(MODELS)}, got {model!r}")
     if not (isinstance(runs, int) and runs >= 1):
         raise ParameterError(f"runs: must be an integer >= 1, got {runs!r}")
     if not days > 0:
         raise ParameterError(f"days: must be > 0, got {days!r}")
+    from .simulation import WORLDS
+
+    if world not in WORLDS:
+        raise ParameterError(f"--world: unknown world {world!r}; known: {', '.join(WORLDS)}")
     tasks = []
     for s in settings:
         for r in range(runs):
             t = {"setting": asdict(s), "run": r, "seed": task_seed(base_seed, s.name, r), "days": float(days),
-                 "venue": venue, "model": model, "heatmap_params": dict(heatmap_params or {}),
+                 "venue": venue, "model": model, "world": world, "heatmap_params": dict(heatmap_params or {}),
                  "magnet_params": dict(magnet_params or {})}
             t["task_id"] = f"{s.name}/{r}"
             t["task_hash"] = hashlib.sha256(json.dumps(t, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -168,18 +181,20 @@ def run_task(task: Mapping[str, Any]) -> dict[str, Any]:
         times, prices, long, short, bars, funding, placebo = _simulated_market(task, setting, timing)
     t0 = time.perf_counter()
     ev = find_events(times, prices, long, short, bars, mp, funding=funding)
-    ev_pl = find_events(placebo[0], placebo[1], placebo[2], placebo[3], bars, mp, funding=funding) if placebo else None
+    if placebo:
+        ev_pl = find_events(placebo[0], placebo[1], placebo[2], placebo[3], bars, mp, funding=funding)
     timing["test"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     y = ev.loc[ev["y"].notna(), "y"].to_numpy(float)
     res = lift_test(y, mp.p0, reps=mp.bootstrap_reps, seed=mp.seed, alpha=mp.alpha)
-    if ev_pl is not None:
-        from .magnet import paired_placebo
+    if placebo:
+        from .magnet import placebo_contrasts
 
+        pc = placebo_contrasts(times, prices, long, short, placebo[2], placebo[3], bars, mp, ev=ev, ev_placebo=ev_pl,
+                               funding=funding)
         yp = ev_pl.loc[ev_pl["y"].notna(), "y"].to_numpy(float)
         res["placebo_lift"] = float(yp.mean() - mp.p0) if len(yp) else math.nan
-        pc = paired_placebo(ev, ev_pl, mp)
-        res.update(contrast_n=pc["n_paired"], contrast_diff=pc["lift_diff"], contrast_p_value=pc["diff_p_value"])
+        res.update(_flat_contrasts(pc))
     timing["bootstrap"] = time.perf_counter() - t0
     out = {"task_id": task["task_id"], "task_hash": task["task_hash"], "setting": setting.name,
            "run": int(task["run"]), "seed": int(task["seed"])}
@@ -193,6 +208,17 @@ def run_task(task: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _flat_contrasts(pc: Mapping[str, Any]) -> dict[str, Any]:
+    """The per-run CONTRAST_FIELDS of a ``magnet.placebo_contrasts`` result."""
+    os_, ex, dc = pc["oi_specific"], pc["excess"], pc["oi_map"]
+    return {"excess_discordant_share": os_["discordant_share"], "contrast_n": os_["n_events"],
+            "contrast_p_hat": os_["p_hat"], "contrast_lift": os_["lift"], "contrast_p_value": os_["p_value"],
+            "excess_n": ex["n_events"], "excess_lift": ex["lift"], "excess_p_value": ex["p_value"],
+            "n_common": dc["n_common"], "discordant_share": dc["discordant_share"], "race_n": dc["n_events"],
+            "race_lift": dc["lift"], "race_p_value": dc["p_value"], "paired_n": dc["paired"]["n_paired"],
+            "paired_diff": dc["paired"]["lift_diff"], "paired_p_value": dc["paired"]["diff_p_value"]}
+
+
 def _simulated_market(task: Mapping[str, Any], setting: Setting, timing: dict[str, float]):
     """Simulate one venue in memory and build its heatmap (engine at ``CALIBRATION_HEATMAP`` steps) and
     the placebo heatmap (same engine, constant OI increments) for the OI − placebo contrast."""
@@ -203,6 +229,7 @@ def _simulated_market(task: Mapping[str, Any], setting: Setting, timing: dict[st
 
     t0 = time.perf_counter()
     market = simulate_market(days=task["days"], seed=int(task["seed"]), venues=(task["venue"],), progress=False,
+                             world=task.get("world", "default"),
                              cascade_impact=setting.cascade_impact, hunt_intensity=setting.hunt_intensity)
     ds = market.collection[task["venue"]]
     timing["simulation"] = time.perf_counter() - t0
@@ -392,16 +419,34 @@ def _binom_ci(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
     return lo, hi
 
 
+def _mean(rs: Sequence[Mapping[str, Any]], key: str) -> float | None:
+    v = [r[key] for r in rs if r.get(key) is not None]
+    return float(np.mean(v)) if v else None
+
+
 def _contrast_summary(valid: Sequence[Mapping[str, Any]], s: Setting, alpha: float) -> dict[str, Any]:
-    """Rejection rate of the paired OI − placebo contrast (positive direction unless null)."""
-    c = [r for r in valid if r.get("contrast_p_value") is not None]
-    if not c:
-        return {}
-    rej = [r for r in c if r["contrast_p_value"] <= alpha and (s.is_null or (r["contrast_diff"] or 0) > 0)]
-    lo, hi = _binom_ci(len(rej), len(c), alpha)
-    return {"contrast_rejection_rate": len(rej) / len(c), "contrast_ci_low": lo, "contrast_ci_high": hi,
-            "mean_placebo_lift": float(np.mean([r["placebo_lift"] for r in c if r.get("placebo_lift") is not None])),
-            "mean_contrast_diff": float(np.mean([r["contrast_diff"] for r in c if r.get("contrast_diff") is not None]))}
+    """Rejection rates (positive direction unless null, Clopper–Pearson CI) of each OI-vs-placebo
+    contrast (CONTRAST_FIELDS prefixes), over runs with a placebo map; a run with too few events for
+    a statistic counts as not rejecting it."""
+    out: dict[str, Any] = {}
+    with_pl = [r for r in valid if "discordant_share" in r]
+    if not with_pl:
+        return out
+    for name, p_key, eff_key in (("contrast", "contrast_p_value", "contrast_lift"),
+                                 ("excess", "excess_p_value", "excess_lift"), ("race", "race_p_value", "race_lift"),
+                                 ("paired", "paired_p_value", "paired_diff")):
+        rej = [r for r in with_pl if r.get(p_key) is not None and r[p_key] <= alpha
+               and (s.is_null or (r[eff_key] or 0) > 0)]
+        lo, hi = _binom_ci(len(rej), len(with_pl), alpha)
+        out.update({f"{name}_rejection_rate": len(rej) / len(with_pl), f"{name}_ci_low": lo, f"{name}_ci_high": hi,
+                    f"{name}_testable_runs": sum(r.get(p_key) is not None for r in with_pl)})
+    out.update(mean_placebo_lift=_mean(with_pl, "placebo_lift"), mean_discordant_share=_mean(with_pl, "discordant_share"),
+               mean_contrast_n=_mean(with_pl, "contrast_n"), mean_contrast_lift=_mean(with_pl, "contrast_lift"),
+               mean_race_n=_mean(with_pl, "race_n"), mean_race_lift=_mean(with_pl, "race_lift"),
+               mean_excess_discordant_share=_mean(with_pl, "excess_discordant_share"),
+               mean_excess_lift=_mean(with_pl, "excess_lift"),
+               mean_paired_diff=_mean(with_pl, "paired_diff"))
+    return out
 
 
 def summarize_results(results: Sequence[Mapping[str, Any]], settings: Sequence[Setting], alpha: float = 0.05,
@@ -437,9 +482,13 @@ def summarize_results(results: Sequence[Mapping[str, Any]], settings: Sequence[S
     out["power"] = power
     if nulls and "contrast_rejection_rate" in per[nulls[0].name]:
         out["null_contrast_rejection_rate"] = per[nulls[0].name]["contrast_rejection_rate"]
+        out["null_contrast_ci"] = [per[nulls[0].name]["contrast_ci_low"], per[nulls[0].name]["contrast_ci_high"]]
     cpow = {s.name: per[s.name].get("contrast_rejection_rate") for s in settings if not s.is_null}
     if any(v is not None for v in cpow.values()):
         out["power_oi_vs_placebo"] = cpow
+        for name in ("excess", "race", "paired"):
+            out[f"power_oi_vs_placebo_{name}"] = {s.name: per[s.name].get(f"{name}_rejection_rate")
+                                                  for s in settings if not s.is_null}
     detected = sorted((s for s in settings if not s.is_null and (per[s.name]["rejection_rate"] or 0) >= power_target),
                       key=lambda s: s.size)
     out["smallest_effect_80_power"] = detected[0].name if detected else None
@@ -465,6 +514,7 @@ def calibrate(
     heatmap_params: Mapping | None = None,
     magnet_params: Mapping | None = None,
     alpha: float = 0.05,
+    world: str = "default",
 ) -> dict[str, Any]:
     """Calibrate the magnet test: ``runs`` simulated markets per setting -> rejection rates, power,
     timing. ``workers=0`` runs serially; otherwise dask (LocalCluster or ``scheduler``).
@@ -477,9 +527,9 @@ def calibrate(
     mp = dict(magnet_params or {})
     mp.setdefault("alpha", alpha)
     tasks = make_tasks(settings, runs, base_seed=base_seed, days=days, venue=venue, model=model,
-                       heatmap_params=heatmap_params, magnet_params=mp)
+                       heatmap_params=heatmap_params, magnet_params=mp, world=world)
     results, info = execute(tasks, scheduler=scheduler, workers=workers, checkpoint=checkpoint, progress=progress)
-    report = {"model": model, "runs_per_setting": runs, "days": days, "venue": venue, "base_seed": base_seed,
+    report = {"model": model, "world": world if model == "simulator" else None, "runs_per_setting": runs, "days": days, "venue": venue, "base_seed": base_seed,
               "synthetic": True, "heatmap_params": {**(CALIBRATION_HEATMAP if model == "simulator" else {}),
                                                     **dict(heatmap_params or {})},
               "magnet_params": mp, **summarize_results(results, settings, alpha), **info, "results": results}

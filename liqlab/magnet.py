@@ -1,4 +1,4 @@
-"""The magnet test: do liquidation clusters attract price? (design: docs/MAGNET.md)
+"""The magnet test: do liquidation clusters attract price? (design and calibration: docs/MAGNET.md)
 
 Primary statistic, the mirror-level first-passage test. At non-overlapping decision times t (spaced
 by the horizon H), using only information up to t: take the dominant cluster (largest smoothed USD
@@ -13,7 +13,9 @@ Inference: p̂, lift = p̂ − p0, stationary-bootstrap (Politis–Romano, Polit
 CI and two-sided p-value; Newey–West (HAC) z-test as a cross-check; logit with momentum/funding
 controls (HAC); dose-response by dominance; Benjamini–Yekutieli q-values; Hansen SPA and Romano–Wolf
 StepM over a parameter grid; Kaplan–Meier time-to-touch; post-touch acceleration; volatility-matched
-random levels. Contrasts: placebo heatmap (constant deposits) and pipeline null (bootstrapped paths).
+random levels. Contrasts: placebo heatmap (constant deposits; the primary OI-vs-placebo contrast is a
+side race where the OI-specific excess map and the placebo map disagree) and pipeline null
+(bootstrapped paths).
 
 Units: prices in quote currency (USD), masses in USD notional, distances as log-price differences
 (reported in bp where named ``*_bp``), times UTC (datetime64[ns]), durations in hours.
@@ -47,6 +49,11 @@ __all__ = [
     "random_level_hits",
     "spa_grid",
     "placebo_dataset",
+    "paired_placebo",
+    "discordant_contrast",
+    "excess_maps",
+    "excess_contrast",
+    "placebo_contrasts",
     "bootstrap_path_dataset",
     "events_for",
     "magnet_test",
@@ -722,13 +729,17 @@ def _touch_dataset(data, venue: str | None):
     return data, ds
 
 
+def _funding(ds) -> tuple[np.ndarray, np.ndarray] | None:
+    """(ts, rate) arrays of a dataset's funding table, or None."""
+    f = ds.funding
+    return (f["ts"].to_numpy(), f["funding_rate"].to_numpy(float)) if f is not None and len(f) else None
+
+
 def events_for(heatmap, ds, params: MagnetParams, *, start=None, end=None) -> pd.DataFrame:
     """Events of a ``Heatmap`` with the bars and funding of dataset ``ds`` (see ``find_events``)."""
     bars = Bars.from_frame(ds.ohlcv, source=f"{ds.path or ds.name}: ohlcv")
-    f = ds.funding
-    funding = (f["ts"].to_numpy(), f["funding_rate"].to_numpy(float)) if f is not None and len(f) else None
     return find_events(heatmap.times, heatmap.prices, heatmap.long, heatmap.short, bars, params,
-                       funding=funding, start=start, end=end)
+                       funding=_funding(ds), start=start, end=end)
 
 
 def _decided(ev: pd.DataFrame) -> pd.DataFrame:
@@ -773,6 +784,86 @@ def paired_placebo(ev: pd.DataFrame, ev_placebo: pd.DataFrame, params: MagnetPar
         out.update(diff_ci_low=d, diff_ci_high=d, diff_p_value=1.0 if d == 0 else 1 / (1 + params.bootstrap_reps))
     else:
         out.update(diff_ci_low=math.nan, diff_ci_high=math.nan, diff_p_value=math.nan)
+    return out
+
+
+def excess_maps(long: np.ndarray, short: np.ndarray, long_pl: np.ndarray, short_pl: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The OI-specific part of a heatmap: OI map minus the placebo map scaled to the same total per row.
+
+    long/short (T, B) USD of the OI map, long_pl/short_pl (T, B) USD of the placebo map (same grid).
+    Per snapshot row j, c_j = Σ(long+short) / Σ(long_pl+short_pl); the excess is max(map − c_j·placebo, 0):
+    USD that open interest put at a level beyond what the path geometry alone would put there.
+    Returns (long_excess, short_excess), (T, B) each.
+    """
+    tot = long.sum(axis=1) + short.sum(axis=1)
+    tot_pl = long_pl.sum(axis=1) + short_pl.sum(axis=1)
+    c = np.divide(tot, tot_pl, out=np.zeros_like(tot, dtype=np.float64), where=tot_pl > 0)[:, None]
+    return np.maximum(long - c * long_pl, 0.0), np.maximum(short - c * short_pl, 0.0)
+
+
+def excess_contrast(ev_excess: pd.DataFrame, params: MagnetParams) -> dict[str, Any]:
+    """The mirror-level test on the events of the excess maps (``excess_maps``): do OI-specific
+    clusters attract price? ``lift_test`` fields (``n_events``, ``p_hat``, ``lift``, CI, ``p_value``)."""
+    y = _decided(ev_excess)["y"].to_numpy(float)
+    res = lift_test(y, params.p0, reps=params.bootstrap_reps, seed=params.seed + 13, alpha=params.alpha)
+    out = {k: res[k] for k in ("n_events", "p_hat", "lift", "ci_low", "ci_high", "p_value", "p_value_hac")}
+    out["n_candidates"] = int(len(ev_excess))
+    return out
+
+
+def placebo_contrasts(times: np.ndarray, prices: np.ndarray, long: np.ndarray, short: np.ndarray,
+                      long_pl: np.ndarray, short_pl: np.ndarray, bars: Bars, params: MagnetParams, *,
+                      ev: pd.DataFrame, ev_placebo: pd.DataFrame, funding=None) -> dict[str, Any]:
+    """Every OI-vs-placebo contrast of one heatmap and its placebo (same (T, B) grid, USD).
+
+    ``oi_specific`` (the primary): ``discordant_contrast`` of the excess maps' events against the
+    placebo's: where the cluster OI adds beyond path geometry and the path-geometry cluster are on
+    opposite sides of price, which side does price reach first? ``excess``: the mirror test on the
+    excess maps at every decision time (tests "price exogenous"; not specific, since the excess
+    cluster usually sits on the placebo's side). ``oi_map``: ``discordant_contrast`` of the OI map
+    against the placebo map, with the paired difference. ``ev``/``ev_placebo`` = events of the two maps.
+    """
+    if np.shape(long_pl) != np.shape(long):
+        raise DataError(f"placebo map {np.shape(long_pl)} and OI map {np.shape(long)} are on different grids")
+    ev_ex = find_events(times, prices, *excess_maps(long, short, long_pl, short_pl), bars, params, funding=funding)
+    oi_specific = discordant_contrast(ev_ex, ev_placebo, params)
+    oi_specific.pop("paired")
+    return {"oi_specific": oi_specific, "excess": excess_contrast(ev_ex, params),
+            "oi_map": discordant_contrast(ev, ev_placebo, params)}
+
+
+def discordant_contrast(ev: pd.DataFrame, ev_placebo: pd.DataFrame, params: MagnetParams) -> dict[str, Any]:
+    """OI map against the placebo map where they disagree: a first-passage race between their sides.
+
+    Decision times where both maps give a cluster (same t, same price P) are *common*; a common time
+    is *discordant* when the OI map's cluster is on the opposite side of P from the placebo map's. At
+    such a time the OI event's level (log-distance d on the OI side) and its mirror (distance d on the
+    placebo side) are a race between the two maps' sides: Y = 1 if price reaches the OI side first.
+    The two levels are equidistant, so under a driftless price P(Y = 1) = p0 = 1/2 exactly, even
+    conditioned on a touch within the horizon (the discordant selection uses information up to t
+    only). Same-side disagreements (different levels above or below P) carry no race: a continuous
+    path meets the nearer level first. Concordant times give both maps the same answer, so the paired
+    difference Λ_OI − Λ_placebo is 0 there; this contrast keeps only the times that can tell them apart.
+
+    Returns the counts (``n_common``, ``n_discordant``, ``discordant_share``, ``level_differs_share``)
+    and ``lift_test`` fields of the decided discordant outcomes (``n_events``, ``p_hat``, ``lift``,
+    ``ci_low``, ``ci_high``, ``p_value``, ``p_value_hac``); the old paired difference is under ``paired``.
+    """
+    a = ev.set_index("step")
+    b = ev_placebo.set_index("step")
+    common = a.index.intersection(b.index)
+    side_a, side_b = a.loc[common, "side"].to_numpy(), b.loc[common, "side"].to_numpy()
+    lev_a, lev_b = a.loc[common, "level"].to_numpy(float), b.loc[common, "level"].to_numpy(float)
+    disc = side_a != side_b
+    y = a.loc[common[disc], "y"].to_numpy(float)
+    res = lift_test(y, params.p0, reps=params.bootstrap_reps, seed=params.seed + 11, alpha=params.alpha)
+    n = len(common)
+    out = {"n_common": int(n), "n_discordant": int(disc.sum()),
+           "discordant_share": float(disc.mean()) if n else math.nan,
+           "level_differs_share": float(np.mean(~np.isclose(lev_a, lev_b, rtol=1e-12))) if n else math.nan}
+    out.update({k: res[k] for k in ("n_events", "p_hat", "lift", "ci_low", "ci_high", "p_value", "p_value_hac")})
+    out["paired"] = paired_placebo(ev, ev_placebo, params)
     return out
 
 
@@ -865,7 +956,11 @@ def magnet_test(
         summary["placebo"] = {k: pl[k] for k in ("n_events", "untouched_share", "p_hat", "lift", "ci_low", "ci_high",
                                                  "p_value")}
         summary["placebo_lift"] = pl["lift"]
-        summary["placebo_contrast"] = paired_placebo(ev, ev_pl, p)
+        pcs = placebo_contrasts(hm.times, hm.prices, hm.long, hm.short, hm_pl.long, hm_pl.short, bars, p, ev=ev,
+                                ev_placebo=ev_pl, funding=_funding(ds))
+        summary["placebo_contrast"] = pcs["oi_specific"]
+        summary["placebo_contrast_excess"] = pcs["excess"]
+        summary["placebo_contrast_oi_map"] = pcs["oi_map"]
     null_lifts = None
     if pipeline_reps > 0:
         null = pipeline_null(data, hm.params if hasattr(hm, "params") else hp, p, reps=pipeline_reps, progress=progress)
@@ -1096,22 +1191,26 @@ def conclusion(summary: Mapping[str, Any]) -> str:
                    f"{lo:.1%}–{hi:.1%}, p = {pv:.3g}); the data are compatible with no effect and rule out a "
                    f"win rate above {hi:.1%} at this setting.")
     pc = s.get("placebo_contrast")
-    if pc and pc.get("lift_diff") is not None:
-        dl, dh = pc.get("diff_ci_low"), pc.get("diff_ci_high")
+    if pc and pc.get("n_common"):
         found = pv is not None and pv <= alpha
-        if dl is not None and dh is not None and dl <= 0 <= dh:
-            out.append(f"A placebo heatmap with the open-interest information removed gives a lift of "
-                       f"{s['placebo_lift']:+.3f} (OI − placebo on {pc['n_paired']} paired events: {pc['lift_diff']:+.3f}, "
-                       f"CI {dl:+.3f} to {dh:+.3f})."
-                       + (" The effect is therefore not specific to the open-interest estimate: it is explained by "
-                          "where price has and has not traded (path geometry)." if found else
-                          " The open-interest information does not change the answer."))
-        elif dl is not None and dl > 0:
-            out.append(f"The OI heatmap beats the placebo heatmap on paired events by {pc['lift_diff']:+.3f} "
-                       f"(CI {dl:+.3f} to {dh:+.3f}): the open-interest information adds to path geometry.")
-        elif dh is not None and dh < 0:
-            out.append(f"The placebo heatmap does better than the OI heatmap on paired events ({pc['lift_diff']:+.3f}, "
-                       f"CI {dl:+.3f} to {dh:+.3f}).")
+        head = (f"A placebo heatmap with the open-interest information removed gives a lift of {s['placebo_lift']:+.3f}. "
+                f"The cluster that open interest adds beyond path geometry (OI map minus the scaled placebo map) "
+                f"lies on the other side of price from the placebo's cluster at {pc['n_discordant']} of "
+                f"{pc['n_common']} decision times ({pc['discordant_share']:.1%})")
+        cp, cl, ch = pc.get("p_value"), pc.get("ci_low"), pc.get("ci_high")
+        if cp is None:
+            out.append(head + f"; {pc['n_events']} of them decided: too few to tell open interest from path geometry.")
+        elif cp <= alpha and pc["p_hat"] > s["p0"]:
+            out.append(head + f"; there price reached the open-interest side first in {pc['p_hat']:.1%} of "
+                       f"{pc['n_events']} (95% CI {cl:.1%}–{ch:.1%}, p = {cp:.3g}): open interest adds to path geometry.")
+        elif cp <= alpha:
+            out.append(head + f"; there price reached the path-geometry side first more often (open-interest side "
+                       f"{pc['p_hat']:.1%} of {pc['n_events']}, 95% CI {cl:.1%}–{ch:.1%}, p = {cp:.3g}).")
+        else:
+            out.append(head + f"; there the open-interest side won {pc['p_hat']:.1%} of {pc['n_events']} races (95% CI "
+                       f"{cl:.1%}–{ch:.1%}, p = {cp:.3g})."
+                       + (" The effect is not shown to be specific to open interest." if found else
+                          " Open interest does not change the answer."))
     pn = s.get("pipeline_null")
     if pn and pn.get("q025") is not None and s.get("lift") is not None:
         inside = pn["q025"] <= s["lift"] <= pn["q975"]

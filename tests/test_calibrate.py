@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from liqlab.calibrate import (
+    CONTRAST_FIELDS,
     RANDOM_WALK_SETTINGS,
     Setting,
     calibrate,
@@ -165,9 +166,23 @@ def test_simulator_calibration_on_two_workers_equals_serial():
     assert comparable(par) == comparable(serial)
     assert all(r["n_candidates"] > 0 for r in serial)
     assert all(set(r["timing"]) == {"simulation", "heatmap", "test", "bootstrap"} for r in serial)
-    assert all("contrast_diff" in r for r in serial)
+    assert all(set(CONTRAST_FIELDS) <= set(r) for r in serial)
+    assert all(0 <= r["discordant_share"] <= 1 and 0 <= r["excess_discordant_share"] <= 1 for r in serial)
     s = summarize_results(serial, settings)
     assert "null_contrast_rejection_rate" in s and "hunt-0.4" in s["power_oi_vs_placebo"]
+    assert {"power_oi_vs_placebo_excess", "power_oi_vs_placebo_race", "power_oi_vs_placebo_paired"} <= set(s)
+
+
+def test_world_is_passed_to_the_simulation_and_checked():
+    from liqlab.simulation import WORLDS
+
+    settings = (Setting("null"),)
+    for w in WORLDS:
+        assert all(t["world"] == w for t in make_tasks(settings, 2, model="simulator", world=w))
+    a, b = (make_tasks(settings, 1, world=w)[0] for w in ("default", "homogeneous"))
+    assert a["seed"] == b["seed"] and a["task_hash"] != b["task_hash"]  # a checkpoint never mixes worlds
+    with pytest.raises(ParameterError, match="--world: unknown world 'flat'"):
+        make_tasks(settings, 1, world="flat")
 
 
 def test_unreachable_scheduler_is_a_parameter_error():

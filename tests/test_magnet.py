@@ -179,12 +179,14 @@ def test_only_information_up_to_t_is_used():
     pd.testing.assert_series_equal(ev3.iloc[1][cols], e0[cols], check_names=False)
 
 
-def random_walk_events(seed: int, days: int, params: MagnetParams, sd: float = 4e-4):
-    """Symmetric random walk in log price, with clusters at random sides and distances: p = 1/2."""
+def random_walk_events(seed: int, days: int, params: MagnetParams, sd: float = 4e-4, bars: Bars | None = None):
+    """Symmetric random walk in log price (or the given ``bars``), with clusters at random sides and
+    distances: p = 1/2."""
     rng = np.random.default_rng(seed)
     sub = 4
-    x = math.log(50_000) + np.r_[0, np.cumsum(rng.normal(0, sd, days * 1440 * sub))]
-    bars = bars_from_logpath(x, sub)
+    if bars is None:
+        x = math.log(50_000) + np.r_[0, np.cumsum(rng.normal(0, sd, days * 1440 * sub))]
+        bars = bars_from_logpath(x, sub)
     times, prices, long, short = grid_heatmap(bars, bin_bp=2.0)
     for j, t in enumerate(times[1:], start=1):
         P = price_at(bars, int(t))
@@ -476,3 +478,106 @@ def test_cli_magnet_writes_json_and_bad_input_is_one_line(small_sim, tmp_path, c
         rc = main(argv)
         err = capsys.readouterr().err
         assert rc == 2 and needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------- OI-vs-placebo contrasts
+
+
+def two_maps(bars, oi_side: int, placebo_side: int, d: float = 0.01):
+    """An OI map with its cluster on ``oi_side`` and a placebo map with its cluster on ``placebo_side``."""
+    times, prices, long, short = grid_heatmap(bars)
+    cluster_each_step(bars, times, prices, long, short, side=oi_side, d=d)
+    _, _, long_pl, short_pl = grid_heatmap(bars)
+    cluster_each_step(bars, times, prices, long_pl, short_pl, side=placebo_side, d=d)
+    return times, prices, long, short, long_pl, short_pl
+
+
+def test_discordant_race_path_to_the_oi_side_rejects():
+    from liqlab.magnet import discordant_contrast
+
+    bars = bars_from_logpath(zigzag_path(6, up_first=True))  # price goes up first: the OI side wins every race
+    times, prices, long, short, long_pl, short_pl = two_maps(bars, oi_side=+1, placebo_side=-1)
+    ev = find_events(times, prices, long, short, bars, PARAMS)
+    ev_pl = find_events(times, prices, long_pl, short_pl, bars, PARAMS)
+    res = discordant_contrast(ev, ev_pl, PARAMS)
+    assert res["n_common"] == len(ev) and res["discordant_share"] == 1.0 and res["n_events"] >= 20
+    assert res["p_hat"] == 1.0 and res["p_value"] < 0.01
+    # the paired difference is +1 at every time (OI wins, placebo loses)
+    assert res["paired"]["lift_diff"] == 1.0
+    lose = discordant_contrast(ev_pl, ev, PARAMS)  # the maps swapped: the OI side loses every race
+    assert lose["p_hat"] == 0.0 and lose["p_value"] < 0.01
+
+
+def test_discordant_race_identical_maps_have_no_race():
+    from liqlab.magnet import discordant_contrast
+
+    bars = bars_from_logpath(zigzag_path(6, up_first=True))
+    times, prices, long, short, _, _ = two_maps(bars, oi_side=+1, placebo_side=+1)
+    ev = find_events(times, prices, long, short, bars, PARAMS)
+    res = discordant_contrast(ev, ev.copy(), PARAMS)
+    assert res["n_discordant"] == 0 and res["discordant_share"] == 0.0 and res["level_differs_share"] == 0.0
+    assert res["n_events"] == 0 and math.isnan(res["p_value"])
+    assert res["paired"]["lift_diff"] == 0.0
+
+
+def test_discordant_race_is_calibrated_on_random_walks():
+    """Two independent random maps on exogenous random walks: the race rejects at about alpha."""
+    from liqlab.magnet import discordant_contrast
+
+    params = PARAMS.replace(horizon_hours=2.0)
+    reps = 60
+    reject = 0
+    p_hats = []
+    for s in range(reps):
+        bars, ev = random_walk_events(seed=2000 + s, days=8, params=params)
+        _, ev_pl = random_walk_events(seed=5000 + s, days=8, params=params, bars=bars)
+        res = discordant_contrast(ev, ev_pl, params)
+        assert 0.3 < res["discordant_share"] < 0.7  # independent sides disagree about half the time
+        reject += res["p_value"] <= 0.05
+        p_hats.append(res["p_hat"])
+    assert reject <= binom.ppf(0.999, reps, 0.05)
+    assert abs(np.mean(p_hats) - 0.5) < 4 * math.sqrt(0.25 / reps / 40)
+
+
+def test_excess_maps_known_answer():
+    from liqlab.magnet import excess_maps
+
+    pl_long = np.array([[1.0, 2.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    pl_short = np.array([[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    # OI map = 2 x placebo plus 4 USD at the last bin; the per-row scale is 12/4 = 3
+    long, short = 2 * pl_long, 2 * pl_short + np.array([[0, 0, 0, 4.0], [0, 0, 0, 0]])
+    el, es = excess_maps(long, short, pl_long, pl_short)
+    np.testing.assert_allclose(el, 0.0)
+    np.testing.assert_allclose(es, [[0, 0, 0, 4.0], [0, 0, 0, 0]])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.1, 10.0))
+def test_excess_maps_properties(seed, k):
+    """Non-negative; zero when the OI map is proportional to the placebo map; never above the OI map."""
+    from liqlab.magnet import excess_maps
+
+    rng = np.random.default_rng(seed)
+    pl_long, pl_short = rng.exponential(1.0, (3, 7)), rng.exponential(1.0, (3, 7))
+    el, es = excess_maps(k * pl_long, k * pl_short, pl_long, pl_short)
+    assert np.allclose(el, 0.0, atol=1e-9 * k) and np.allclose(es, 0.0, atol=1e-9 * k)
+    long, short = rng.exponential(1.0, (3, 7)), rng.exponential(1.0, (3, 7))
+    el, es = excess_maps(long, short, pl_long, pl_short)
+    assert (el >= 0).all() and (es >= 0).all() and (el <= long + 1e-12).all() and (es <= short + 1e-12).all()
+
+
+def test_excess_contrast_path_to_the_oi_specific_cluster_rejects():
+    """The placebo map's cluster is below price; the OI map adds an OI-specific cluster above, and price
+    goes up first: the excess maps point up and win every event."""
+    from liqlab.magnet import excess_contrast, excess_maps
+
+    bars = bars_from_logpath(zigzag_path(6, up_first=True))
+    times, prices, _, _, long_pl, short_pl = two_maps(bars, oi_side=+1, placebo_side=-1)
+    times, prices, long_x, short_x = grid_heatmap(bars)
+    cluster_each_step(bars, times, prices, long_x, short_x, side=+1, d=0.01)
+    long, short = 3 * long_pl + 0.5 * long_x, 3 * short_pl + 0.5 * short_x  # placebo map dominates below
+    assert find_events(times, prices, long, short, bars, PARAMS)["side"].eq(-1).all()
+    ev_ex = find_events(times, prices, *excess_maps(long, short, long_pl, short_pl), bars, PARAMS)
+    assert ev_ex["side"].eq(1).all()
+    res = excess_contrast(ev_ex, PARAMS)
+    assert res["n_events"] >= 20 and res["p_hat"] == 1.0 and res["p_value"] < 0.01

@@ -15,6 +15,9 @@ def add_arguments(p):
                    help="simulator (liqlab.simulation + engine) or random-walk (fast check of the statistic)")
     p.add_argument("--days", type=float, default=30.0, help="days per simulated market (default 30)")
     p.add_argument("--venue", default="binanceusdm", help="simulated venue (default binanceusdm)")
+    p.add_argument("--world", default="default",
+                   help="simulated world (liqlab.simulation.WORLDS: default = bursty open interest, homogeneous = "
+                        "steady Poisson entries); simulator model only")
     p.add_argument("--seed", type=int, default=0, help="base seed; task seeds derive from (seed, setting, run)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="existing dask scheduler (tcp://host:8786)")
     p.add_argument("--workers", type=int, default=None,
@@ -46,6 +49,7 @@ def run(args) -> int:
         runs=args.runs, settings=settings, days=args.days, venue=args.venue, model=args.model, base_seed=args.seed,
         scheduler=args.scheduler, workers=args.workers, checkpoint=args.checkpoint,
         progress=False if args.no_progress else None, heatmap_params=hp, magnet_params=mp, alpha=args.alpha,
+        world=args.world,
     )
     atomic.write_json(args.json, rep)
     print(format_report(rep))
@@ -54,7 +58,7 @@ def run(args) -> int:
 
 def format_report(rep: dict) -> str:
     """Plain-text summary: null rejection rate with CI, power per setting, timing per stage."""
-    lines = [f"calibration ({rep['model']}, synthetic): {rep['runs_per_setting']} runs x {len(rep['settings'])} settings, "
+    lines = [f"calibration ({rep['model']}{', world ' + rep['world'] if rep.get('world') else ''}, synthetic): {rep['runs_per_setting']} runs x {len(rep['settings'])} settings, "
              f"{rep['days']:g} days, {rep['n_workers']} workers, {rep['wall_seconds']:.1f} s wall"
              + (f", {rep['resumed']} resumed from checkpoint" if rep.get("resumed") else "")]
     if "null_rejection_rate" in rep:
@@ -66,8 +70,14 @@ def format_report(rep: dict) -> str:
         lines.append(f"  {name:<24} rejection {'n/a' if rr is None else f'{rr:.3f}'}  mean lift "
                      f"{s['mean_lift'] if s['mean_lift'] is None else round(s['mean_lift'], 4)}  "
                      f"decided events/run {s['mean_n_events']:.1f}"
-                     + (f"  | OI-placebo contrast rejection {s['contrast_rejection_rate']:.3f}, mean placebo lift "
-                        f"{s['mean_placebo_lift']:.4f}" if "contrast_rejection_rate" in s else ""))
+                     + (f"\n    OI vs placebo: OI-specific race rejection {s['contrast_rejection_rate']:.3f} (CI "
+                        f"{s['contrast_ci_low']:.3f}-{s['contrast_ci_high']:.3f}; excess and placebo maps on opposite "
+                        f"sides {s['mean_excess_discordant_share'] or 0:.3f}, {s['mean_contrast_n'] or 0:.1f} races/run, "
+                        f"mean lift {s['mean_contrast_lift'] or 0:.4f}); excess-map test {s['excess_rejection_rate']:.3f}; "
+                        f"OI and placebo maps on opposite sides {s['mean_discordant_share'] or 0:.3f}, race "
+                        f"{s['race_rejection_rate']:.3f} ({s['mean_race_n'] or 0:.1f} races/run); paired "
+                        f"{s['paired_rejection_rate']:.3f}; mean placebo lift {s['mean_placebo_lift'] or 0:.4f}"
+                        if "contrast_rejection_rate" in s else ""))
     lines.append(f"smallest effect with >= 80% power: {rep.get('smallest_effect_80_power')}")
     tot = rep["timing_total_seconds"]
     mean = rep["timing_mean_seconds_per_run"]

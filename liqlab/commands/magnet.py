@@ -85,8 +85,9 @@ def format_summary(s: dict) -> str:
     ]
     if "placebo" in s:
         pc = s["placebo_contrast"]
-        lines.append(f"  placebo lift {f(s['placebo_lift'])}; OI - placebo on {pc['n_paired']} paired events "
-                     f"{f(pc['lift_diff'])} (CI {f(pc['diff_ci_low'])}-{f(pc['diff_ci_high'])})")
+        lines.append(f"  placebo lift {f(s['placebo_lift'])}; OI-specific vs path-geometry side on {pc['n_events']} "
+                     f"decided races ({pc['n_discordant']}/{pc['n_common']} times on opposite sides): p_hat "
+                     f"{f(pc['p_hat'])} (CI {f(pc['ci_low'])}-{f(pc['ci_high'])}, p {f(pc['p_value'])})")
     if "pipeline_null" in s:
         pn = s["pipeline_null"]
         lines.append(f"  pipeline null ({pn['reps']} paths): mean lift {f(pn['mean_lift'])}, 95% band "
