@@ -18,10 +18,16 @@ The search has two levels, each with one documented criterion:
    :func:`objective` (mean of the long and short Spearman correlations between swept and realized per
    step, the headline metric of ``liqlab validate``) wins.
 
-The training window is the first ``train_fraction`` of the scored steps; the report then scores the
-fitted and the starting parameters on the later, untouched steps (same metrics and baselines as
-``liqlab validate``). The map is always built on all the data (it only looks back), so the test-window
-state is what history gives it; nothing of the test window enters the choice of parameters.
+The training window is the first ``train_fraction`` of the scored steps, minus a **burn-in**: the steps
+that start within ``burn_in_hours`` of the data start (default 72 h, the burn-in of ``liqlab score``).
+The map starts empty at the data start, while the market does not: the first liquidations are of
+positions opened before the data, which no map sees, and a map with a long half-life is still filling up
+while one with a short half-life is already near its level. Scored there, the objective favours short
+half-lives for a reason that has nothing to do with how long positions live (docs/VALIDATION.md,
+"Burn-in"). The report then scores the fitted and the starting parameters on the later, untouched steps
+(same metrics and baselines as ``liqlab validate``). The map is always built on all the data (it only
+looks back), so the test-window state is what history gives it; nothing of the test window enters the
+choice of parameters.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import pandas as pd
 from . import validate as V
 from .errors import DataError, ParameterError
 from .params import HeatmapParams
+from .score import DEFAULT_BURN_IN_HOURS
 
 __all__ = ["HALF_LIVES", "HALF_LIFE_EXPONENTS", "OI_RULES", "IDENTIFIABLE_SHARE", "FitResult", "MixFit", "fit",
            "mix_regression", "objective", "save_params", "weights_distance"]
@@ -47,6 +54,8 @@ HALF_LIVES: tuple[float, ...] = (6.0, 24.0, 72.0, 168.0, 720.0, math.inf)  # hou
 HALF_LIFE_EXPONENTS: tuple[float, ...] = (0.0, 1.0)  # γ: layer half-life = half_life·(L/10)^(−γ)
 OI_RULES: tuple[str, ...] = ("proportional", "ignore", "highest_leverage")
 TRAIN_FRACTION = 0.6
+BURN_IN_HOURS = DEFAULT_BURN_IN_HOURS  # training steps start this long after the data start (the score's burn-in)
+MIN_STEPS = 10  # scored steps needed on each side of the train/test split (and left after the burn-in)
 IDENTIFIABLE_SHARE = 0.01  # a leverage layer is identifiable if it holds >= 1% of the swept notional in training
 IRLS_ITERATIONS = 50
 HL_FIXED_POINT = 4  # regression rounds for 'highest_leverage', whose layers depend on the weights
@@ -188,8 +197,9 @@ class FitResult:
     objective_train: float
     objective_test: float
     objective_test_start: float
-    train: tuple[str, str]  # scored training window [start, end) UTC
+    train: tuple[str, str]  # training steps used (after the burn-in) [start, end) UTC
     test: tuple[str, str]
+    burn_in_hours: float  # steps starting this soon after the data start were left out of training
     trials: pd.DataFrame  # one row per evaluated configuration
     test_report: dict  # liqlab.validate report of the fitted params on the test window
     test_report_start: dict  # same for the starting params
@@ -212,6 +222,7 @@ class FitResult:
             "objective_test_start_params": self.objective_test_start,
             "train": list(self.train),
             "test": list(self.test),
+            "burn_in_hours": self.burn_in_hours,
             "n_trials": len(self.trials),
             "landscape": self.landscape(),
             "trials_top": _jsonable(self.trials.sort_values("objective", ascending=False).head(10).to_dict("records")),
@@ -224,7 +235,9 @@ class FitResult:
 
     def landscape(self) -> dict[str, Any]:
         """How much the objective varies over the searched configurations, on train and on test, and
-        whether the training ranking of configurations carries over to the test window (Spearman)."""
+        whether the training ranking of configurations carries over to the test window (Spearman);
+        ``runner_up``: the second-best configuration on train, and ``train_gap_to_runner_up`` how far
+        behind it is (a gap of a few thousandths says the choice between the two is not firm)."""
         t = self.trials
         if len(t) == 0:
             return {}
@@ -232,6 +245,12 @@ class FitResult:
                "test_min": float(t.objective_test.min()), "test_max": float(t.objective_test.max()),
                "train_test_rank_correlation": _jsonable(V.spearman(t.objective.to_numpy(), t.objective_test.to_numpy())),
                "best_test_config": _jsonable(t.loc[t.objective_test.idxmax()].to_dict())}
+        if len(t) > 1:  # how close the choice was: the second-best configuration on train
+            ranked = t.sort_values("objective", ascending=False, kind="stable")
+            r2 = ranked.iloc[1]
+            out["runner_up"] = {k: _jsonable(r2[k]) for k in ("oi_decrease", "half_life_hours", "half_life_exponent",
+                                                               "objective", "objective_test")}
+            out["train_gap_to_runner_up"] = float(ranked.objective.iloc[0] - r2.objective)
         return out
 
     def mix_table(self) -> pd.DataFrame:
@@ -368,13 +387,23 @@ class _Context:
 def _split(valid: np.ndarray, train_fraction: float):
     idx = np.flatnonzero(valid)
     ntr = round(train_fraction * idx.size)
-    if ntr < 10 or idx.size - ntr < 10:
+    if ntr < MIN_STEPS or idx.size - ntr < MIN_STEPS:
         raise DataError(f"only {idx.size} scored steps: too few for a {train_fraction:.0%}/"
-                        f"{1 - train_fraction:.0%} train/test split (need >= 10 on each side)")
+                        f"{1 - train_fraction:.0%} train/test split (need >= {MIN_STEPS} on each side)")
     cut = int(idx[ntr])  # first test step
     train = valid & (np.arange(valid.size) < cut)
     test = valid & (np.arange(valid.size) >= cut)
     return train, test, cut
+
+
+def _burn_in(train: np.ndarray, start: np.ndarray, hours: float) -> np.ndarray:
+    """The training steps (bool (T,)) without those that start less than ``hours`` after the first
+    step's start ``start[0]`` (UTC datetime64 (T,)); DataError if fewer than MIN_STEPS remain."""
+    keep = train & (start >= start[0] + np.timedelta64(int(round(hours * 3.6e12)), "ns"))
+    if int(keep.sum()) < MIN_STEPS:
+        raise DataError(f"burn_in_hours: {hours:g} h leaves {int(keep.sum())} of the {int(train.sum())} training "
+                        f"steps (need >= {MIN_STEPS}); give a shorter burn-in (--burn-in) or more data")
+    return keep
 
 
 def _fmt(t: np.datetime64) -> str:
@@ -391,6 +420,7 @@ def fit(
     half_life_exponents: Sequence[float] = HALF_LIFE_EXPONENTS,
     oi_rules: Sequence[str] = OI_RULES,
     truth: str | Path | Mapping | None = "auto",
+    burn_in_hours: float = BURN_IN_HOURS,
     n_boot: int = V.N_BOOT,
     progress: bool | None = None,
     **overrides: Any,
@@ -402,13 +432,17 @@ def fit(
     leverage SET comes from the params, and their mix is the prior kept by leverages the training
     window never crossed. ``truth``: the simulator's truth (folder or dict with ``leverages`` and
     ``leverage_weights``); "auto" looks for ``truth/`` in or next to the data folder. Returns a
-    :class:`FitResult`.
+    :class:`FitResult`. ``burn_in_hours``: training steps that start within this many hours of the data
+    start are left out of the regression and the objective (the map is still filling up there; module
+    docstring); the test window is unchanged.
     """
     from .heatmap import build_heatmap
 
     t0 = time.perf_counter()
     if not 0 < train_fraction < 1:
         raise ParameterError(f"train_fraction: must be in (0, 1), got {train_fraction}")
+    if not (isinstance(burn_in_hours, (int, float)) and 0 <= burn_in_hours < math.inf):
+        raise ParameterError(f"burn_in_hours: need finite hours >= 0, got {burn_in_hours!r}")
     bad = [r for r in oi_rules if r not in OI_RULES]
     if bad or not oi_rules:
         raise ParameterError(f"oi_rules: choose from {list(OI_RULES)}, got {list(oi_rules)}")
@@ -439,6 +473,7 @@ def fit(
     sl0, ss0 = sweeps[p0.oi_decrease].swept(p0.half_life_hours, prior, p0.half_life_exponent)
     valid = np.isfinite(sl0) & np.isfinite(ss0) & np.isfinite(real_l) & np.isfinite(real_s)
     train, test, cut = _split(valid, train_fraction)
+    train = _burn_in(train, start, float(burn_in_hours))
     ctx = _Context(real_l=real_l, real_s=real_s, train=train, test=test)
     # which layers the training window crossed: decided once, with the starting dynamics, so every
     # configuration estimates the same coefficients
@@ -497,6 +532,7 @@ def fit(
         params=fitted, start_params=p0, objective_train=float(best_val), objective_test=obj_test,
         objective_test_start=obj_test0,
         train=(_fmt(start[tr_idx[0]]), _fmt(end[tr_idx[-1]])), test=(_fmt(start[te_idx[0]]), _fmt(end[te_idx[-1]])),
+        burn_in_hours=float(burn_in_hours),
         trials=pd.DataFrame(trials), test_report=rep, test_report_start=rep0, test_series=val.series,
         mix=_mix_summary(p0.leverages, prior, share, mf), truth=truth_info,
         seconds=time.perf_counter() - t0,

@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 
 from liqlab import fit as F
 from liqlab import validate as V
-from liqlab.errors import ParameterError
+from liqlab.errors import DataError, ParameterError
 
 # ----------------------------------------------------------------------------------------- distance
 
@@ -157,13 +157,20 @@ def test_layer_sweeps_equal_the_weighted_map_sweep(sim):
         assert np.isnan(got_l[0])
 
 
-def _realized_from_map(sim, **params):
-    """A liquidations dataset whose per-step sums are exactly what the heatmap with ``params`` sweeps."""
+def _realized_from_map(sim, burn_in_noise_hours: float = 0.0, **params):
+    """A liquidations dataset whose per-step sums are exactly what the heatmap with ``params`` sweeps,
+    except in the steps starting within ``burn_in_noise_hours`` of the data start: there they are
+    large and unrelated to the map (what a burn-in must keep out of the fit)."""
     from liqlab.heatmap import build_heatmap
 
     hm = build_heatmap(sim, **params)
     start, _end, _ = V.heatmap_step_edges(hm)
     sl, ss = V.heatmap_swept(hm, sim)
+    early = start < start[0] + np.timedelta64(int(burn_in_noise_hours * 3600), "s")
+    rng = np.random.default_rng(1)
+    top = float(np.nanmax(np.concatenate([sl, ss])))
+    sl = np.where(early, top * rng.uniform(1, 2, sl.size), sl)
+    ss = np.where(early, top * rng.uniform(1, 2, ss.size), ss)
     ok = np.isfinite(sl) & np.isfinite(ss)
     ts = pd.to_datetime(start[ok]).tz_localize("UTC")
     n = int(ok.sum())
@@ -181,7 +188,8 @@ def test_fit_recovers_a_known_configuration(sim, tmp_path):
     truth = {"oi_decrease": "ignore", "leverage_weights": tuple(true_w), "half_life_hours": 24.0, "half_life_exponent": 0.0}
     liq = _realized_from_map(sim, leverages=lev, **truth)
     res = F.fit(sim, liquidations=liq, oi_rules=("proportional", "ignore"), half_lives=(24.0, 168.0),
-                half_life_exponents=(0.0, 1.0), leverages=lev, n_boot=20, truth=None, progress=False)
+                half_life_exponents=(0.0, 1.0), leverages=lev, burn_in_hours=0, n_boot=20, truth=None,
+                progress=False)
     p = res.params
     assert all(res.mix["identifiable"])
     assert res.objective_train == pytest.approx(1.0)
@@ -201,9 +209,36 @@ def test_fit_recovers_a_known_configuration(sim, tmp_path):
     json.dumps(res.to_dict())
 
 
+def test_burn_in_keeps_the_first_hours_out_of_the_fit(sim):
+    """Realized = the map of a known configuration, except in the first 12 h, where they are unrelated
+    and larger than anything later. With a 12 h burn-in the fit recovers the configuration and its
+    mix exactly; without one those steps enter the objective and the regression."""
+    lev = (25.0, 50.0, 75.0, 100.0, 125.0)
+    true_w = np.array([0.1, 0.4, 0.05, 0.3, 0.15])
+    truth = {"oi_decrease": "proportional", "leverage_weights": tuple(true_w), "half_life_hours": 168.0,
+             "half_life_exponent": 1.0}
+    liq = _realized_from_map(sim, burn_in_noise_hours=12.0, leverages=lev, **truth)
+    kw = dict(liquidations=liq, oi_rules=("proportional", "ignore"), half_lives=(6.0, 168.0),
+              half_life_exponents=(0.0, 1.0), leverages=lev, n_boot=20, truth=None, progress=False)
+    res = F.fit(sim, burn_in_hours=12.0, **kw)
+    p = res.params
+    assert (p.oi_decrease, p.half_life_hours, p.half_life_exponent) == ("proportional", 168.0, 1.0)
+    assert res.objective_train == pytest.approx(1.0)
+    np.testing.assert_allclose(p.weights(), true_w, atol=1e-5)
+    assert res.burn_in_hours == 12.0 and res.to_dict()["burn_in_hours"] == 12.0
+    first = pd.Timestamp(sim.datasets[0].ohlcv.ts.min())
+    assert pd.Timestamp(res.train[0]) >= first + pd.Timedelta(hours=12)
+    lan = res.landscape()
+    assert lan["train_gap_to_runner_up"] > 0 and lan["runner_up"]["objective"] < res.objective_train
+    res0 = F.fit(sim, burn_in_hours=0.0, **kw)
+    assert res0.objective_train < 0.99  # the unrelated first hours count without a burn-in
+    assert pd.Timestamp(res0.train[0]) < first + pd.Timedelta(hours=12)
+    assert res0.test == res.test  # the burn-in only shortens the training window
+
+
 def test_fit_picks_the_best_training_configuration_and_reports_the_truth(sim):
     res = F.fit(sim, oi_rules=("proportional",), half_lives=(24.0, 168.0), half_life_exponents=(0.0, 1.0),
-                n_boot=20, progress=False)
+                burn_in_hours=12.0, n_boot=20, progress=False)
     t = res.trials
     assert len(t) == 4 and set(t.half_life_exponent) == {0.0, 1.0}
     assert res.objective_train == pytest.approx(float(t.objective.max()))
@@ -231,6 +266,11 @@ def test_fit_rejects_bad_parameters(sim):
         F.fit(sim, half_life_exponents=(5.0,))
     with pytest.raises(ParameterError, match="train_fraction"):
         F.fit(sim, train_fraction=1.5)
+    for bad in (-1.0, math.inf, "72"):
+        with pytest.raises(ParameterError, match="burn_in_hours"):
+            F.fit(sim, burn_in_hours=bad)
+    with pytest.raises(DataError, match="burn_in_hours: 72 h leaves 0 of the"):
+        F.fit(sim, oi_rules=("ignore",), half_lives=(24.0,), half_life_exponents=(0.0,), progress=False)  # 3 days
 
 
 def test_cli_fit_writes_params_usable_by_heatmap(small_sim, tmp_path, capsys):
@@ -240,15 +280,20 @@ def test_cli_fit_writes_params_usable_by_heatmap(small_sim, tmp_path, capsys):
     out = tmp_path / "p.yaml"
     rep = tmp_path / "fit.json"
     rc = main(["fit", str(small_sim), "--out", str(out), "--json", str(rep), "--half-lives", "24,inf",
-               "--oi-rules", "ignore", "--half-life-exponents", "0", "--n-boot", "20", "--no-progress"])
+               "--oi-rules", "ignore", "--half-life-exponents", "0", "--burn-in", "6", "--n-boot", "20", "--no-progress"])
     assert rc == 0
     text = capsys.readouterr().out
     assert "fitted:" in text and "[synthetic data]" in text
+    assert "(first 6 h left out)" in text and "runner-up:" in text
+    assert json.loads(rep.read_text())["burn_in_hours"] == 6.0
     p = HeatmapParams.from_file(out)
     assert p.oi_decrease == "ignore" and p.half_life_hours in (24.0, math.inf)
     assert json.loads(rep.read_text())["params"] == p.to_dict()
     assert main(["fit", str(small_sim), "--out", str(out), "--half-lives", "x"]) == 2
     assert main(["fit", str(small_sim), "--out", str(out), "--half-life-exponents", "x"]) == 2
+    capsys.readouterr()
+    assert main(["fit", str(small_sim), "--out", str(out), "--half-lives", "24", "--no-progress"]) == 2  # 72 h > 3 days
+    assert "burn_in_hours" in capsys.readouterr().err
 
 
 def test_fitted_params_drive_the_heatmap_and_magnet_notebooks(small_sim, tmp_path):
