@@ -16,7 +16,12 @@ The search has two levels, each with one documented criterion:
 2. **Dynamics** (OI-decrease rule × leverage exponent of the half-life × half-life, a small grid): each
    configuration gets its regression mix, and the configuration with the highest training
    :func:`objective` (mean of the long and short Spearman correlations between swept and realized per
-   step, the headline metric of ``liqlab validate``) wins.
+   step, the headline metric of ``liqlab validate``) wins, with one exception
+   (:func:`select_configuration`): when the best uses another OI-decrease rule than the starting
+   parameters and a configuration with the starting rule trails it by no more than one standard error
+   of their paired difference (moving-block bootstrap of the training steps), the best configuration
+   with the starting rule wins. 'proportional' and 'ignore' differ only when OI falls, and their
+   objectives are often within noise of each other: a coin flip should not replace the starting rule.
 
 The training window is the first ``train_fraction`` of the scored steps, minus a **burn-in**: the steps
 that start within ``burn_in_hours`` of the data start (default 72 h, the burn-in of ``liqlab score``).
@@ -47,8 +52,9 @@ from .errors import DataError, ParameterError
 from .params import HeatmapParams
 from .score import DEFAULT_BURN_IN_HOURS
 
-__all__ = ["HALF_LIVES", "HALF_LIFE_EXPONENTS", "OI_RULES", "IDENTIFIABLE_SHARE", "FitResult", "MixFit", "fit",
-           "mix_regression", "objective", "save_params", "weights_distance"]
+__all__ = ["HALF_LIVES", "HALF_LIFE_EXPONENTS", "OI_RULES", "IDENTIFIABLE_SHARE", "FitResult", "MixFit",
+           "bootstrap_objectives", "fit", "mix_regression", "objective", "save_params", "select_configuration",
+           "weights_distance"]
 
 HALF_LIVES: tuple[float, ...] = (6.0, 24.0, 72.0, 168.0, 720.0, math.inf)  # hours
 HALF_LIFE_EXPONENTS: tuple[float, ...] = (0.0, 1.0)  # γ: layer half-life = half_life·(L/10)^(−γ)
@@ -56,6 +62,7 @@ OI_RULES: tuple[str, ...] = ("proportional", "ignore", "highest_leverage")
 TRAIN_FRACTION = 0.6
 BURN_IN_HOURS = DEFAULT_BURN_IN_HOURS  # training steps start this long after the data start (the score's burn-in)
 MIN_STEPS = 10  # scored steps needed on each side of the train/test split (and left after the burn-in)
+SELECTION_BOOT = 200  # moving-block bootstrap replications of the training objective (one-standard-error rule)
 IDENTIFIABLE_SHARE = 0.01  # a leverage layer is identifiable if it holds >= 1% of the swept notional in training
 IRLS_ITERATIONS = 50
 HL_FIXED_POINT = 4  # regression rounds for 'highest_leverage', whose layers depend on the weights
@@ -70,6 +77,57 @@ def objective(swept_long: np.ndarray, swept_short: np.ndarray, real_long: np.nda
         rho = V.spearman(np.where(mask, s, np.nan), np.where(mask, r, np.nan))
         vals.append(rho if np.isfinite(rho) else 0.0)
     return float(np.mean(vals))
+
+
+def bootstrap_objectives(swept: Sequence[tuple[np.ndarray, np.ndarray]], real_long: np.ndarray,
+                         real_short: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The :func:`objective` of every configuration on every bootstrap resample of the steps, (R, C).
+
+    ``swept``: C pairs (long, short) of swept notional (n,) USD on the same n steps (time order) as
+    ``real_long``/``real_short`` (n,); ``idx`` (R, n) resampled step indices (e.g.
+    :func:`liqlab.validate.block_bootstrap_indices`). All configurations share each resample, so the
+    spread of a difference between two columns is the noise of that paired difference.
+    """
+    from scipy.stats import rankdata
+
+    def rho(pred: np.ndarray, real: np.ndarray) -> np.ndarray:  # row-wise Spearman, 0 where undefined
+        a = rankdata(pred, axis=1)
+        b = rankdata(real, axis=1)
+        a -= a.mean(1, keepdims=True)
+        b -= b.mean(1, keepdims=True)
+        den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
+        return np.where(den > 0, (a * b).sum(1) / np.where(den > 0, den, 1.0), 0.0)
+
+    idx = np.asarray(idx)
+    rl, rs = np.asarray(real_long, float)[idx], np.asarray(real_short, float)[idx]
+    return np.column_stack([0.5 * (rho(np.asarray(sl, float)[idx], rl) + rho(np.asarray(ss, float)[idx], rs))
+                            for sl, ss in swept])
+
+
+def select_configuration(objectives: np.ndarray, boot: np.ndarray, preferred: np.ndarray) -> tuple[int, np.ndarray]:
+    """The one-standard-error rule of the dynamics search: (index chosen, SE (C,) of each gap to the best).
+
+    ``objectives`` (C,) training objectives; ``boot`` (R, C) the same on R shared resamples
+    (:func:`bootstrap_objectives`); ``preferred`` (C,) bool: the configurations with the starting OI rule.
+    The best configuration wins unless it is not preferred and a preferred one trails it by no more than
+    one standard error of their paired difference (sd over the resamples); then the best preferred one
+    wins. A rule the data cannot tell from the starting one does not replace it.
+    """
+    objectives = np.asarray(objectives, float)
+    boot = np.asarray(boot, float)
+    preferred = np.asarray(preferred, bool)
+    if objectives.ndim != 1 or boot.shape[1:] != objectives.shape or preferred.shape != objectives.shape:
+        raise ParameterError(f"select_configuration: shapes objectives {objectives.shape}, boot {boot.shape}, "
+                             f"preferred {preferred.shape} do not agree")
+    best = int(np.argmax(objectives))
+    se = (boot[:, [best]] - boot).std(0, ddof=1) if boot.shape[0] > 1 else np.zeros_like(objectives)
+    if preferred[best]:
+        return best, se
+    ok = preferred & (objectives[best] - objectives <= se)
+    if not ok.any():
+        return best, se
+    cand = np.flatnonzero(ok)
+    return int(cand[np.argmax(objectives[cand])]), se
 
 
 @dataclass(frozen=True)
@@ -200,6 +258,7 @@ class FitResult:
     train: tuple[str, str]  # training steps used (after the burn-in) [start, end) UTC
     test: tuple[str, str]
     burn_in_hours: float  # steps starting this soon after the data start were left out of training
+    selection: dict  # how the configuration was chosen (_selection_summary)
     trials: pd.DataFrame  # one row per evaluated configuration
     test_report: dict  # liqlab.validate report of the fitted params on the test window
     test_report_start: dict  # same for the starting params
@@ -223,6 +282,7 @@ class FitResult:
             "train": list(self.train),
             "test": list(self.test),
             "burn_in_hours": self.burn_in_hours,
+            "selection": _jsonable(self.selection),
             "n_trials": len(self.trials),
             "landscape": self.landscape(),
             "trials_top": _jsonable(self.trials.sort_values("objective", ascending=False).head(10).to_dict("records")),
@@ -487,23 +547,34 @@ def fit(
         sl, ss = sweeps[rule].swept(hl, w, gamma)
         return objective(sl, ss, ctx.real_l, ctx.real_s, mask)
 
-    best: tuple[float, str, float, float, MixFit] | None = None
+    mixes: list[MixFit] = []
+    train_sweeps: list[tuple[np.ndarray, np.ndarray]] = []  # per configuration, swept (long, short) on training steps
     for rule in oi_rules:
         for gamma in half_life_exponents:
             for hl in half_lives:
                 mf = sweeps[rule].mix(hl, gamma, prior, ctx, ident)
-                val = score(rule, hl, gamma, mf.weights, train)
+                sl, ss = sweeps[rule].swept(hl, mf.weights, gamma)
                 # the test-window objective is recorded for the report only; the search never reads it
                 trials.append({"oi_decrease": rule, "half_life_exponent": gamma, "half_life_hours": hl,
-                               "weights": [round(float(x), 6) for x in mf.weights], "objective": val,
-                               "objective_test": score(rule, hl, gamma, mf.weights, test),
+                               "weights": [round(float(x), 6) for x in mf.weights],
+                               "objective": objective(sl, ss, ctx.real_l, ctx.real_s, train),
+                               "objective_test": objective(sl, ss, ctx.real_l, ctx.real_s, test),
                                "swept_mass": mf.swept_mass, "deviance": mf.deviance,
                                "intercept_long": mf.intercepts[0], "intercept_short": mf.intercepts[1]})
+                mixes.append(mf)
+                train_sweeps.append((sl[train], ss[train]))
                 bar.update(1)
-                if best is None or val > best[0] + 1e-12:
-                    best = (val, rule, hl, gamma, mf)
     bar.close()
-    best_val, rule, hl, gamma, mf = best
+    objs = np.array([t["objective"] for t in trials])
+    boot = bootstrap_objectives(train_sweeps, real_l[train], real_s[train],
+                                V.block_bootstrap_indices(int(train.sum()), SELECTION_BOOT, seed=0))
+    preferred = np.array([t["oi_decrease"] == p0.oi_decrease for t in trials])
+    pick, se = select_configuration(objs, boot, preferred)
+    for t, e in zip(trials, se):
+        t["se_of_gap_to_best"] = float(e)
+    selection = _selection_summary(trials, objs, pick, p0.oi_decrease)
+    best_val, mf = float(objs[pick]), mixes[pick]
+    rule, hl, gamma = trials[pick]["oi_decrease"], trials[pick]["half_life_hours"], trials[pick]["half_life_exponent"]
 
     w_out = tuple(round(float(x), 6) for x in mf.weights)
     fitted = p0.replace(oi_decrease=rule, half_life_hours=hl, half_life_exponent=gamma, leverage_weights=w_out)
@@ -532,11 +603,25 @@ def fit(
         params=fitted, start_params=p0, objective_train=float(best_val), objective_test=obj_test,
         objective_test_start=obj_test0,
         train=(_fmt(start[tr_idx[0]]), _fmt(end[tr_idx[-1]])), test=(_fmt(start[te_idx[0]]), _fmt(end[te_idx[-1]])),
-        burn_in_hours=float(burn_in_hours),
+        burn_in_hours=float(burn_in_hours), selection=selection,
         trials=pd.DataFrame(trials), test_report=rep, test_report_start=rep0, test_series=val.series,
         mix=_mix_summary(p0.leverages, prior, share, mf), truth=truth_info,
         seconds=time.perf_counter() - t0,
     )
+
+
+def _selection_summary(trials: list[dict], objectives: np.ndarray, pick: int, start_rule: str) -> dict[str, Any]:
+    """How the dynamics were chosen: the best training configuration, the chosen one, and why."""
+    def cfg(i: int) -> dict[str, Any]:
+        t = trials[i]
+        return {k: t[k] for k in ("oi_decrease", "half_life_hours", "half_life_exponent", "objective", "se_of_gap_to_best")}
+
+    best = int(np.argmax(objectives))
+    why = ("highest training objective" if pick == best else
+           f"one-standard-error rule: within one SE of the best, with the starting OI rule '{start_rule}'")
+    return {"rule": ("highest training objective, unless a configuration with the starting OI rule is within "
+                     "one standard error (moving-block bootstrap of the paired difference) of it"),
+            "bootstrap_replications": SELECTION_BOOT, "best": cfg(best), "chosen": cfg(pick), "reason": why}
 
 
 def _grid(name: str, values: Sequence[float], what: str, ok) -> tuple[float, ...]:

@@ -71,6 +71,13 @@ def run(args) -> int:
     print(f"objective (mean Spearman): train {res.objective_train:.3f}; test {res.objective_test:.3f} "
           f"(start params {res.objective_test_start:.3f}); train {res.train[0]} .. {res.train[1]} "
           f"(first {res.burn_in_hours:g} h left out)")
+    sel = res.selection
+    if sel["chosen"] != sel["best"]:
+        b = sel["best"]
+        print(f"chosen by the {sel['reason']}: the best on train was oi_decrease={b['oi_decrease']} "
+              f"half_life_hours={b['half_life_hours']} half_life_exponent={b['half_life_exponent']:g} "
+              f"({b['objective']:.4f}; gap {b['objective'] - sel['chosen']['objective']:.4f} <= SE "
+              f"{sel['chosen']['se_of_gap_to_best']:.4f})")
     ru = res.landscape().get("runner_up")
     if ru:
         print(f"runner-up: oi_decrease={ru['oi_decrease']} half_life_hours={ru['half_life_hours']} "
