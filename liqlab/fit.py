@@ -24,7 +24,8 @@ The search has two levels, each with one documented criterion:
    objectives are often within noise of each other: a coin flip should not replace the starting rule.
 
 The training window is the first ``train_fraction`` of the scored steps, minus a **burn-in**: the steps
-that start within ``burn_in_hours`` of the data start (default 72 h, the burn-in of ``liqlab score``).
+that start within ``burn_in_hours`` of the data start (default 72 h, the burn-in of ``liqlab score``,
+but at most a quarter of the training window).
 The map starts empty at the data start, while the market does not: the first liquidations are of
 positions opened before the data, which no map sees, and a map with a long half-life is still filling up
 while one with a short half-life is already near its level. Scored there, the objective favours short
@@ -61,6 +62,7 @@ HALF_LIFE_EXPONENTS: tuple[float, ...] = (0.0, 1.0)  # γ: layer half-life = hal
 OI_RULES: tuple[str, ...] = ("proportional", "ignore", "highest_leverage")
 TRAIN_FRACTION = 0.6
 BURN_IN_HOURS = DEFAULT_BURN_IN_HOURS  # training steps start this long after the data start (the score's burn-in)
+BURN_IN_MAX_SHARE = 0.25  # ... but by default at most this share of the training window (short data)
 MIN_STEPS = 10  # scored steps needed on each side of the train/test split (and left after the burn-in)
 SELECTION_BOOT = 200  # moving-block bootstrap replications of the training objective (one-standard-error rule)
 IDENTIFIABLE_SHARE = 0.01  # a leverage layer is identifiable if it holds >= 1% of the swept notional in training
@@ -480,7 +482,7 @@ def fit(
     half_life_exponents: Sequence[float] = HALF_LIFE_EXPONENTS,
     oi_rules: Sequence[str] = OI_RULES,
     truth: str | Path | Mapping | None = "auto",
-    burn_in_hours: float = BURN_IN_HOURS,
+    burn_in_hours: float | None = None,
     n_boot: int = V.N_BOOT,
     progress: bool | None = None,
     **overrides: Any,
@@ -494,14 +496,15 @@ def fit(
     ``leverage_weights``); "auto" looks for ``truth/`` in or next to the data folder. Returns a
     :class:`FitResult`. ``burn_in_hours``: training steps that start within this many hours of the data
     start are left out of the regression and the objective (the map is still filling up there; module
-    docstring); the test window is unchanged.
+    docstring); the test window is unchanged. None: ``BURN_IN_HOURS`` (72 h), but at most
+    ``BURN_IN_MAX_SHARE`` of the training window's span; the value used is ``FitResult.burn_in_hours``.
     """
     from .heatmap import build_heatmap
 
     t0 = time.perf_counter()
     if not 0 < train_fraction < 1:
         raise ParameterError(f"train_fraction: must be in (0, 1), got {train_fraction}")
-    if not (isinstance(burn_in_hours, (int, float)) and 0 <= burn_in_hours < math.inf):
+    if burn_in_hours is not None and not (isinstance(burn_in_hours, (int, float)) and 0 <= burn_in_hours < math.inf):
         raise ParameterError(f"burn_in_hours: need finite hours >= 0, got {burn_in_hours!r}")
     bad = [r for r in oi_rules if r not in OI_RULES]
     if bad or not oi_rules:
@@ -533,6 +536,9 @@ def fit(
     sl0, ss0 = sweeps[p0.oi_decrease].swept(p0.half_life_hours, prior, p0.half_life_exponent)
     valid = np.isfinite(sl0) & np.isfinite(ss0) & np.isfinite(real_l) & np.isfinite(real_s)
     train, test, cut = _split(valid, train_fraction)
+    if burn_in_hours is None:
+        span = (end[np.flatnonzero(train)[-1]] - start[0]) / np.timedelta64(1, "h")
+        burn_in_hours = min(BURN_IN_HOURS, BURN_IN_MAX_SHARE * float(span))
     train = _burn_in(train, start, float(burn_in_hours))
     ctx = _Context(real_l=real_l, real_s=real_s, train=train, test=test)
     # which layers the training window crossed: decided once, with the starting dynamics, so every

@@ -310,7 +310,11 @@ def test_burn_in_keeps_the_first_hours_out_of_the_fit(sim):
 
 def test_fit_picks_the_best_training_configuration_and_reports_the_truth(sim):
     res = F.fit(sim, oi_rules=("proportional",), half_lives=(24.0, 168.0), half_life_exponents=(0.0, 1.0),
-                burn_in_hours=12.0, n_boot=20, progress=False)
+                n_boot=20, progress=False)
+    # 3 days: the default burn-in is a quarter of the training window (from the data start), not 72 h
+    first = pd.Timestamp(sim.datasets[0].ohlcv.ts.min())
+    span = (pd.Timestamp(res.train[1]) - first) / pd.Timedelta(hours=1)
+    assert res.burn_in_hours == pytest.approx(F.BURN_IN_MAX_SHARE * span, abs=1.01) and res.burn_in_hours < F.BURN_IN_HOURS
     t = res.trials
     assert len(t) == 4 and set(t.half_life_exponent) == {0.0, 1.0}
     assert res.objective_train == pytest.approx(float(t.objective.max()))  # one OI rule: the best wins
@@ -345,7 +349,8 @@ def test_fit_rejects_bad_parameters(sim):
         with pytest.raises(ParameterError, match="burn_in_hours"):
             F.fit(sim, burn_in_hours=bad)
     with pytest.raises(DataError, match="burn_in_hours: 72 h leaves 0 of the"):
-        F.fit(sim, oi_rules=("ignore",), half_lives=(24.0,), half_life_exponents=(0.0,), progress=False)  # 3 days
+        F.fit(sim, oi_rules=("ignore",), half_lives=(24.0,), half_life_exponents=(0.0,), burn_in_hours=72,
+              progress=False)  # 3 days
 
 
 def test_cli_fit_writes_params_usable_by_heatmap(small_sim, tmp_path, capsys):
@@ -367,7 +372,8 @@ def test_cli_fit_writes_params_usable_by_heatmap(small_sim, tmp_path, capsys):
     assert main(["fit", str(small_sim), "--out", str(out), "--half-lives", "x"]) == 2
     assert main(["fit", str(small_sim), "--out", str(out), "--half-life-exponents", "x"]) == 2
     capsys.readouterr()
-    assert main(["fit", str(small_sim), "--out", str(out), "--half-lives", "24", "--no-progress"]) == 2  # 72 h > 3 days
+    assert main(["fit", str(small_sim), "--out", str(out), "--half-lives", "24", "--burn-in", "72",
+                 "--no-progress"]) == 2  # 72 h of a 3-day sample leave no training step
     assert "burn_in_hours" in capsys.readouterr().err
 
 

@@ -30,7 +30,8 @@ def add_arguments(p):
     add_param_arguments(p)
     p.add_argument("--train-fraction", type=float, default=None, help="first fraction of steps used to fit (0.6)")
     p.add_argument("--burn-in", type=float, default=None, metavar="HOURS",
-                   help="leave the training steps within HOURS of the data start out of the fit (72)")
+                   help="leave the training steps within HOURS of the data start out of the fit "
+                        "(default 72, at most a quarter of the training window)")
     p.add_argument("--half-lives", default=None, help="half-life grid in hours, comma separated (inf = no decay)")
     p.add_argument("--oi-rules", default=None, help="OI-decrease rules to try, comma separated")
     p.add_argument("--half-life-exponents", default=None,
