@@ -16,12 +16,24 @@ The search has two levels, each with one documented criterion:
 2. **Dynamics** (OI-decrease rule × leverage exponent of the half-life × half-life, a small grid): each
    configuration gets its regression mix, and the configuration with the highest training
    :func:`objective` (mean of the long and short Spearman correlations between swept and realized per
-   step, the headline metric of ``liqlab validate``) wins.
+   step, the headline metric of ``liqlab validate``) wins, with one exception
+   (:func:`select_configuration`): when the best uses another OI-decrease rule than the starting
+   parameters and a configuration with the starting rule trails it by no more than one standard error
+   of their paired difference (moving-block bootstrap of the training steps), the best configuration
+   with the starting rule wins. 'proportional' and 'ignore' differ only when OI falls, and their
+   objectives are often within noise of each other: a coin flip should not replace the starting rule.
 
-The training window is the first ``train_fraction`` of the scored steps; the report then scores the
-fitted and the starting parameters on the later, untouched steps (same metrics and baselines as
-``liqlab validate``). The map is always built on all the data (it only looks back), so the test-window
-state is what history gives it; nothing of the test window enters the choice of parameters.
+The training window is the first ``train_fraction`` of the scored steps, minus a **burn-in**: the steps
+that start within ``burn_in_hours`` of the data start (default 72 h, the burn-in of ``liqlab score``,
+but at most a quarter of the training window).
+The map starts empty at the data start, while the market does not: the first liquidations are of
+positions opened before the data, which no map sees, and a map with a long half-life is still filling up
+while one with a short half-life is already near its level. Scored there, the objective favours short
+half-lives for a reason that has nothing to do with how long positions live (docs/VALIDATION.md,
+"Burn-in"). The report then scores the fitted and the starting parameters on the later, untouched steps
+(same metrics and baselines as ``liqlab validate``). The map is always built on all the data (it only
+looks back), so the test-window state is what history gives it; nothing of the test window enters the
+choice of parameters.
 """
 
 from __future__ import annotations
@@ -39,14 +51,20 @@ import pandas as pd
 from . import validate as V
 from .errors import DataError, ParameterError
 from .params import HeatmapParams
+from .score import DEFAULT_BURN_IN_HOURS
 
-__all__ = ["HALF_LIVES", "HALF_LIFE_EXPONENTS", "OI_RULES", "IDENTIFIABLE_SHARE", "FitResult", "MixFit", "fit",
-           "mix_regression", "objective", "save_params", "weights_distance"]
+__all__ = ["HALF_LIVES", "HALF_LIFE_EXPONENTS", "OI_RULES", "IDENTIFIABLE_SHARE", "FitResult", "MixFit",
+           "bootstrap_objectives", "fit", "mix_regression", "objective", "save_params", "select_configuration",
+           "weights_distance"]
 
 HALF_LIVES: tuple[float, ...] = (6.0, 24.0, 72.0, 168.0, 720.0, math.inf)  # hours
 HALF_LIFE_EXPONENTS: tuple[float, ...] = (0.0, 1.0)  # γ: layer half-life = half_life·(L/10)^(−γ)
 OI_RULES: tuple[str, ...] = ("proportional", "ignore", "highest_leverage")
 TRAIN_FRACTION = 0.6
+BURN_IN_HOURS = DEFAULT_BURN_IN_HOURS  # training steps start this long after the data start (the score's burn-in)
+BURN_IN_MAX_SHARE = 0.25  # ... but by default at most this share of the training window (short data)
+MIN_STEPS = 10  # scored steps needed on each side of the train/test split (and left after the burn-in)
+SELECTION_BOOT = 200  # moving-block bootstrap replications of the training objective (one-standard-error rule)
 IDENTIFIABLE_SHARE = 0.01  # a leverage layer is identifiable if it holds >= 1% of the swept notional in training
 IRLS_ITERATIONS = 50
 HL_FIXED_POINT = 4  # regression rounds for 'highest_leverage', whose layers depend on the weights
@@ -61,6 +79,57 @@ def objective(swept_long: np.ndarray, swept_short: np.ndarray, real_long: np.nda
         rho = V.spearman(np.where(mask, s, np.nan), np.where(mask, r, np.nan))
         vals.append(rho if np.isfinite(rho) else 0.0)
     return float(np.mean(vals))
+
+
+def bootstrap_objectives(swept: Sequence[tuple[np.ndarray, np.ndarray]], real_long: np.ndarray,
+                         real_short: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The :func:`objective` of every configuration on every bootstrap resample of the steps, (R, C).
+
+    ``swept``: C pairs (long, short) of swept notional (n,) USD on the same n steps (time order) as
+    ``real_long``/``real_short`` (n,); ``idx`` (R, n) resampled step indices (e.g.
+    :func:`liqlab.validate.block_bootstrap_indices`). All configurations share each resample, so the
+    spread of a difference between two columns is the noise of that paired difference.
+    """
+    from scipy.stats import rankdata
+
+    def rho(pred: np.ndarray, real: np.ndarray) -> np.ndarray:  # row-wise Spearman, 0 where undefined
+        a = rankdata(pred, axis=1)
+        b = rankdata(real, axis=1)
+        a -= a.mean(1, keepdims=True)
+        b -= b.mean(1, keepdims=True)
+        den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
+        return np.where(den > 0, (a * b).sum(1) / np.where(den > 0, den, 1.0), 0.0)
+
+    idx = np.asarray(idx)
+    rl, rs = np.asarray(real_long, float)[idx], np.asarray(real_short, float)[idx]
+    return np.column_stack([0.5 * (rho(np.asarray(sl, float)[idx], rl) + rho(np.asarray(ss, float)[idx], rs))
+                            for sl, ss in swept])
+
+
+def select_configuration(objectives: np.ndarray, boot: np.ndarray, preferred: np.ndarray) -> tuple[int, np.ndarray]:
+    """The one-standard-error rule of the dynamics search: (index chosen, SE (C,) of each gap to the best).
+
+    ``objectives`` (C,) training objectives; ``boot`` (R, C) the same on R shared resamples
+    (:func:`bootstrap_objectives`); ``preferred`` (C,) bool: the configurations with the starting OI rule.
+    The best configuration wins unless it is not preferred and a preferred one trails it by no more than
+    one standard error of their paired difference (sd over the resamples); then the best preferred one
+    wins. A rule the data cannot tell from the starting one does not replace it.
+    """
+    objectives = np.asarray(objectives, float)
+    boot = np.asarray(boot, float)
+    preferred = np.asarray(preferred, bool)
+    if objectives.ndim != 1 or boot.shape[1:] != objectives.shape or preferred.shape != objectives.shape:
+        raise ParameterError(f"select_configuration: shapes objectives {objectives.shape}, boot {boot.shape}, "
+                             f"preferred {preferred.shape} do not agree")
+    best = int(np.argmax(objectives))
+    se = (boot[:, [best]] - boot).std(0, ddof=1) if boot.shape[0] > 1 else np.zeros_like(objectives)
+    if preferred[best]:
+        return best, se
+    ok = preferred & (objectives[best] - objectives <= se)
+    if not ok.any():
+        return best, se
+    cand = np.flatnonzero(ok)
+    return int(cand[np.argmax(objectives[cand])]), se
 
 
 @dataclass(frozen=True)
@@ -188,8 +257,10 @@ class FitResult:
     objective_train: float
     objective_test: float
     objective_test_start: float
-    train: tuple[str, str]  # scored training window [start, end) UTC
+    train: tuple[str, str]  # training steps used (after the burn-in) [start, end) UTC
     test: tuple[str, str]
+    burn_in_hours: float  # steps starting this soon after the data start were left out of training
+    selection: dict  # how the configuration was chosen (_selection_summary)
     trials: pd.DataFrame  # one row per evaluated configuration
     test_report: dict  # liqlab.validate report of the fitted params on the test window
     test_report_start: dict  # same for the starting params
@@ -212,6 +283,8 @@ class FitResult:
             "objective_test_start_params": self.objective_test_start,
             "train": list(self.train),
             "test": list(self.test),
+            "burn_in_hours": self.burn_in_hours,
+            "selection": _jsonable(self.selection),
             "n_trials": len(self.trials),
             "landscape": self.landscape(),
             "trials_top": _jsonable(self.trials.sort_values("objective", ascending=False).head(10).to_dict("records")),
@@ -224,7 +297,9 @@ class FitResult:
 
     def landscape(self) -> dict[str, Any]:
         """How much the objective varies over the searched configurations, on train and on test, and
-        whether the training ranking of configurations carries over to the test window (Spearman)."""
+        whether the training ranking of configurations carries over to the test window (Spearman);
+        ``runner_up``: the second-best configuration on train, and ``train_gap_to_runner_up`` how far
+        behind it is (a gap of a few thousandths says the choice between the two is not firm)."""
         t = self.trials
         if len(t) == 0:
             return {}
@@ -232,6 +307,12 @@ class FitResult:
                "test_min": float(t.objective_test.min()), "test_max": float(t.objective_test.max()),
                "train_test_rank_correlation": _jsonable(V.spearman(t.objective.to_numpy(), t.objective_test.to_numpy())),
                "best_test_config": _jsonable(t.loc[t.objective_test.idxmax()].to_dict())}
+        if len(t) > 1:  # how close the choice was: the second-best configuration on train
+            ranked = t.sort_values("objective", ascending=False, kind="stable")
+            r2 = ranked.iloc[1]
+            out["runner_up"] = {k: _jsonable(r2[k]) for k in ("oi_decrease", "half_life_hours", "half_life_exponent",
+                                                               "objective", "objective_test")}
+            out["train_gap_to_runner_up"] = float(ranked.objective.iloc[0] - r2.objective)
         return out
 
     def mix_table(self) -> pd.DataFrame:
@@ -368,13 +449,23 @@ class _Context:
 def _split(valid: np.ndarray, train_fraction: float):
     idx = np.flatnonzero(valid)
     ntr = round(train_fraction * idx.size)
-    if ntr < 10 or idx.size - ntr < 10:
+    if ntr < MIN_STEPS or idx.size - ntr < MIN_STEPS:
         raise DataError(f"only {idx.size} scored steps: too few for a {train_fraction:.0%}/"
-                        f"{1 - train_fraction:.0%} train/test split (need >= 10 on each side)")
+                        f"{1 - train_fraction:.0%} train/test split (need >= {MIN_STEPS} on each side)")
     cut = int(idx[ntr])  # first test step
     train = valid & (np.arange(valid.size) < cut)
     test = valid & (np.arange(valid.size) >= cut)
     return train, test, cut
+
+
+def _burn_in(train: np.ndarray, start: np.ndarray, hours: float) -> np.ndarray:
+    """The training steps (bool (T,)) without those that start less than ``hours`` after the first
+    step's start ``start[0]`` (UTC datetime64 (T,)); DataError if fewer than MIN_STEPS remain."""
+    keep = train & (start >= start[0] + np.timedelta64(int(round(hours * 3.6e12)), "ns"))
+    if int(keep.sum()) < MIN_STEPS:
+        raise DataError(f"burn_in_hours: {hours:g} h leaves {int(keep.sum())} of the {int(train.sum())} training "
+                        f"steps (need >= {MIN_STEPS}); give a shorter burn-in (--burn-in) or more data")
+    return keep
 
 
 def _fmt(t: np.datetime64) -> str:
@@ -391,6 +482,7 @@ def fit(
     half_life_exponents: Sequence[float] = HALF_LIFE_EXPONENTS,
     oi_rules: Sequence[str] = OI_RULES,
     truth: str | Path | Mapping | None = "auto",
+    burn_in_hours: float | None = None,
     n_boot: int = V.N_BOOT,
     progress: bool | None = None,
     max_memory: int | str | None = None,
@@ -405,13 +497,19 @@ def fit(
     ``leverage_weights``); "auto" looks for ``truth/`` in or next to the data folder. ``max_memory``:
     byte budget of the whole fit (int or '8G'; None = half the available memory): up to
     :func:`heatmaps_held` heatmaps are in memory at once, so each build gets that share of it and a fit
-    that would not fit is refused before the first build. Returns a :class:`FitResult`.
+    that would not fit is refused before the first build. ``burn_in_hours``: training steps that start
+    within this many hours of the data start are left out of the regression and the objective (the map
+    is still filling up there; module docstring); the test window is unchanged. None: ``BURN_IN_HOURS``
+    (72 h), but at most ``BURN_IN_MAX_SHARE`` of the training window's span; the value used is
+    ``FitResult.burn_in_hours``. Returns a :class:`FitResult`.
     """
     from .heatmap import build_heatmap
 
     t0 = time.perf_counter()
     if not 0 < train_fraction < 1:
         raise ParameterError(f"train_fraction: must be in (0, 1), got {train_fraction}")
+    if burn_in_hours is not None and not (isinstance(burn_in_hours, (int, float)) and 0 <= burn_in_hours < math.inf):
+        raise ParameterError(f"burn_in_hours: need finite hours >= 0, got {burn_in_hours!r}")
     bad = [r for r in oi_rules if r not in OI_RULES]
     if bad or not oi_rules:
         raise ParameterError(f"oi_rules: choose from {list(OI_RULES)}, got {list(oi_rules)}")
@@ -449,6 +547,10 @@ def fit(
     sl0, ss0 = sweeps[p0.oi_decrease].swept(p0.half_life_hours, prior, p0.half_life_exponent)
     valid = np.isfinite(sl0) & np.isfinite(ss0) & np.isfinite(real_l) & np.isfinite(real_s)
     train, test, cut = _split(valid, train_fraction)
+    if burn_in_hours is None:
+        span = (end[np.flatnonzero(train)[-1]] - start[0]) / np.timedelta64(1, "h")
+        burn_in_hours = min(BURN_IN_HOURS, BURN_IN_MAX_SHARE * float(span))
+    train = _burn_in(train, start, float(burn_in_hours))
     ctx = _Context(real_l=real_l, real_s=real_s, train=train, test=test)
     # which layers the training window crossed: decided once, with the starting dynamics, so every
     # configuration estimates the same coefficients
@@ -462,23 +564,34 @@ def fit(
         sl, ss = sweeps[rule].swept(hl, w, gamma)
         return objective(sl, ss, ctx.real_l, ctx.real_s, mask)
 
-    best: tuple[float, str, float, float, MixFit] | None = None
+    mixes: list[MixFit] = []
+    train_sweeps: list[tuple[np.ndarray, np.ndarray]] = []  # per configuration, swept (long, short) on training steps
     for rule in oi_rules:
         for gamma in half_life_exponents:
             for hl in half_lives:
                 mf = sweeps[rule].mix(hl, gamma, prior, ctx, ident)
-                val = score(rule, hl, gamma, mf.weights, train)
+                sl, ss = sweeps[rule].swept(hl, mf.weights, gamma)
                 # the test-window objective is recorded for the report only; the search never reads it
                 trials.append({"oi_decrease": rule, "half_life_exponent": gamma, "half_life_hours": hl,
-                               "weights": [round(float(x), 6) for x in mf.weights], "objective": val,
-                               "objective_test": score(rule, hl, gamma, mf.weights, test),
+                               "weights": [round(float(x), 6) for x in mf.weights],
+                               "objective": objective(sl, ss, ctx.real_l, ctx.real_s, train),
+                               "objective_test": objective(sl, ss, ctx.real_l, ctx.real_s, test),
                                "swept_mass": mf.swept_mass, "deviance": mf.deviance,
                                "intercept_long": mf.intercepts[0], "intercept_short": mf.intercepts[1]})
+                mixes.append(mf)
+                train_sweeps.append((sl[train], ss[train]))
                 bar.update(1)
-                if best is None or val > best[0] + 1e-12:
-                    best = (val, rule, hl, gamma, mf)
     bar.close()
-    best_val, rule, hl, gamma, mf = best
+    objs = np.array([t["objective"] for t in trials])
+    boot = bootstrap_objectives(train_sweeps, real_l[train], real_s[train],
+                                V.block_bootstrap_indices(int(train.sum()), SELECTION_BOOT, seed=0))
+    preferred = np.array([t["oi_decrease"] == p0.oi_decrease for t in trials])
+    pick, se = select_configuration(objs, boot, preferred)
+    for t, e in zip(trials, se):
+        t["se_of_gap_to_best"] = float(e)
+    selection = _selection_summary(trials, objs, pick, p0.oi_decrease)
+    best_val, mf = float(objs[pick]), mixes[pick]
+    rule, hl, gamma = trials[pick]["oi_decrease"], trials[pick]["half_life_hours"], trials[pick]["half_life_exponent"]
 
     w_out = tuple(round(float(x), 6) for x in mf.weights)
     fitted = p0.replace(oi_decrease=rule, half_life_hours=hl, half_life_exponent=gamma, leverage_weights=w_out)
@@ -507,6 +620,7 @@ def fit(
         params=fitted, start_params=p0, objective_train=float(best_val), objective_test=obj_test,
         objective_test_start=obj_test0,
         train=(_fmt(start[tr_idx[0]]), _fmt(end[tr_idx[-1]])), test=(_fmt(start[te_idx[0]]), _fmt(end[te_idx[-1]])),
+        burn_in_hours=float(burn_in_hours), selection=selection,
         trials=pd.DataFrame(trials), test_report=rep, test_report_start=rep0, test_series=val.series,
         mix=_mix_summary(p0.leverages, prior, share, mf), truth=truth_info,
         seconds=time.perf_counter() - t0,
@@ -525,6 +639,20 @@ def _memory_share(max_memory: int | str | None, n: int) -> int | None:
 
     budget = resolve_budget(max_memory, "max_memory")
     return None if budget is None else budget // n
+
+
+def _selection_summary(trials: list[dict], objectives: np.ndarray, pick: int, start_rule: str) -> dict[str, Any]:
+    """How the dynamics were chosen: the best training configuration, the chosen one, and why."""
+    def cfg(i: int) -> dict[str, Any]:
+        t = trials[i]
+        return {k: t[k] for k in ("oi_decrease", "half_life_hours", "half_life_exponent", "objective", "se_of_gap_to_best")}
+
+    best = int(np.argmax(objectives))
+    why = ("highest training objective" if pick == best else
+           f"one-standard-error rule: within one SE of the best, with the starting OI rule '{start_rule}'")
+    return {"rule": ("highest training objective, unless a configuration with the starting OI rule is within "
+                     "one standard error (moving-block bootstrap of the paired difference) of it"),
+            "bootstrap_replications": SELECTION_BOOT, "best": cfg(best), "chosen": cfg(pick), "reason": why}
 
 
 def _grid(name: str, values: Sequence[float], what: str, ok) -> tuple[float, ...]:

@@ -30,6 +30,9 @@ def add_arguments(p):
     p.add_argument("--json", default=None, metavar="REPORT", help="write the fit report (JSON)")
     add_param_arguments(p)
     p.add_argument("--train-fraction", type=float, default=None, help="first fraction of steps used to fit (0.6)")
+    p.add_argument("--burn-in", type=float, default=None, metavar="HOURS",
+                   help="leave the training steps within HOURS of the data start out of the fit "
+                        "(default 72, at most a quarter of the training window)")
     p.add_argument("--half-lives", default=None, help="half-life grid in hours, comma separated (inf = no decay)")
     p.add_argument("--oi-rules", default=None, help="OI-decrease rules to try, comma separated")
     p.add_argument("--half-life-exponents", default=None,
@@ -53,6 +56,8 @@ def run(args) -> int:
     kw = {}
     if args.train_fraction is not None:
         kw["train_fraction"] = args.train_fraction
+    if args.burn_in is not None:
+        kw["burn_in_hours"] = args.burn_in
     if args.half_lives:
         kw["half_lives"] = _floats(args.half_lives)
     if args.oi_rules:
@@ -72,7 +77,20 @@ def run(args) -> int:
           f"half_life_exponent={p.half_life_exponent:g} "
           f"weights={dict(zip([f'{x:g}x' for x in p.leverages], [round(float(w), 3) for w in p.weights()]))}")
     print(f"objective (mean Spearman): train {res.objective_train:.3f}; test {res.objective_test:.3f} "
-          f"(start params {res.objective_test_start:.3f})")
+          f"(start params {res.objective_test_start:.3f}); train {res.train[0]} .. {res.train[1]} "
+          f"(first {res.burn_in_hours:g} h left out)")
+    sel = res.selection
+    if sel["chosen"] != sel["best"]:
+        b = sel["best"]
+        print(f"chosen by the {sel['reason']}: the best on train was oi_decrease={b['oi_decrease']} "
+              f"half_life_hours={b['half_life_hours']} half_life_exponent={b['half_life_exponent']:g} "
+              f"({b['objective']:.4f}; gap {b['objective'] - sel['chosen']['objective']:.4f} <= SE "
+              f"{sel['chosen']['se_of_gap_to_best']:.4f})")
+    ru = res.landscape().get("runner_up")
+    if ru:
+        print(f"runner-up: oi_decrease={ru['oi_decrease']} half_life_hours={ru['half_life_hours']} "
+              f"half_life_exponent={ru['half_life_exponent']:g}, "
+              f"{res.landscape()['train_gap_to_runner_up']:.4f} behind on train")
     if res.truth:
         t = res.truth
         line = (f"true leverage mix [synthetic]: total variation {t['total_variation']:.3f} over all leverages "
