@@ -121,12 +121,13 @@ def test_public_api_resolves_and_keeps_its_meaning():
 
 
 def test_docs_and_notebooks_cite_no_outside_documents_or_issue_numbers():
-    """The repository stands alone: no METHOD.md, no "issue #N" / "(#N)" a reader of it does not have."""
+    """The repository stands alone: it cites no outside method document and no issue number ("issue" or
+    "(#" followed by a number) that a reader of it does not have; the package's sources included."""
     import re
 
     pattern = re.compile(r"METHOD\.md|\bissue #?\d+|\(#\d+\)", re.I)
     files = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), *NOTEBOOKS,
-             *sorted((REPO / "liqlab" / "data" / "tiers").glob("*.json"))]
+             *sorted((REPO / "liqlab" / "data" / "tiers").glob("*.json")), *sorted((REPO / "liqlab").rglob("*.py"))]
     hits = [f"{f.relative_to(REPO)}:{i}" for f in files for i, line in enumerate(f.read_text().splitlines(), 1)
             if pattern.search(line)]
     assert hits == []
