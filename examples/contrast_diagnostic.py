@@ -4,7 +4,7 @@ compared with the simulator's TRUE liquidation map? And the oracle side race (tr
     python examples/contrast_diagnostic.py --seeds 101 102 103 104 [--world default] [--hunt 0]
     python examples/contrast_diagnostic.py --seeds 200 201 202 203 204 205 206 207 208 209 --hunt 0.4 --oracle
 
-SYNTHETIC data (liqlab.simulation, 30 days, one venue, heatmap 1h, MagnetParams defaults). Per seed:
+SYNTHETIC data (liqlab.sim.simulation, 30 days, one venue, heatmap 1h, MagnetParams defaults). Per seed:
 how often the true cluster is on the other side of price from the placebo's, and which map follows the
 truth there; with --oracle, ``discordant_contrast`` of the true map's events against the placebo's
 (the OI-specific side race fed a perfect map). Docs: docs/MAGNET.md, "Honest results".
@@ -18,11 +18,11 @@ import numpy as np
 
 
 def one_seed(seed: int, world: str, hunt: float, venue: str, days: float, oracle: bool) -> None:
-    from liqlab.heatmap import build_heatmap
-    from liqlab.magnet import Bars, MagnetParams, discordant_contrast, excess_maps, find_events, placebo_dataset
-    from liqlab.params import HeatmapParams
-    from liqlab.simulation import simulate_market
-    from liqlab.truth import true_heatmap
+    from liqlab.engine.heatmap import build_heatmap
+    from liqlab.stats.magnet import Bars, MagnetParams, discordant_contrast, excess_maps, find_events, placebo_dataset
+    from liqlab.engine.params import HeatmapParams
+    from liqlab.sim.simulation import simulate_market
+    from liqlab.sim.truth import true_heatmap
 
     mp = MagnetParams()
     m = simulate_market(days=days, seed=seed, venues=(venue,), world=world, hunt_intensity=hunt)

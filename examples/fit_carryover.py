@@ -1,8 +1,8 @@
 """Does `liqlab fit`'s choice of dynamics carry over to unseen simulation seeds? [synthetic data]
 
 For each seed: simulate a market (30 days, 3 venues; an existing folder is reused), fit it with
-`liqlab.fit.fit` on the simulator's own leverage set (read from truth/config.json, prior = the
-``balanced`` preset over it), then score against the simulator's truth with `liqlab.score.score`.
+`liqlab.stats.fit.fit` on the simulator's own leverage set (read from truth/config.json, prior = the
+``balanced`` preset over it), then score against the simulator's truth with `liqlab.stats.score.score`.
 Both scores are the score's ``true_mix`` run (true leverage weights): once with the fitted half-life,
 γ and OI rule (what ``liqlab score DATA --params-file fitted.yaml`` reports) and once with the default
 dynamics. One row per seed, then the means and the number of seeds reaching 0.8 on both sides.
@@ -52,11 +52,11 @@ def _label(rule: str, half_life: float, gamma: float) -> str:
 def _config_truth_scores(path: Path, trials) -> list[tuple[float, float]]:
     """Truth score (mean Spearman long, short; true mix) of every trial's dynamics: one engine build per
     OI rule, then kernel re-runs only (the metric and burn-in of `liqlab score`)."""
-    from liqlab.dataset import load_collection
-    from liqlab.heatmap import build_heatmap
-    from liqlab.params import HeatmapParams
-    from liqlab.score import DEFAULT_BAND, DEFAULT_BURN_IN_HOURS, score_maps
-    from liqlab.truth import load_truth, true_heatmap
+    from liqlab.io.dataset import load_collection
+    from liqlab.engine.heatmap import build_heatmap
+    from liqlab.engine.params import HeatmapParams
+    from liqlab.stats.score import DEFAULT_BAND, DEFAULT_BURN_IN_HOURS, score_maps
+    from liqlab.sim.truth import load_truth, true_heatmap
 
     truth = load_truth(path)
     coll = load_collection(path)
@@ -78,11 +78,11 @@ def _config_truth_scores(path: Path, trials) -> list[tuple[float, float]]:
 
 def run_seed(seed: int, out: Path, days: float, venues: str, fit_kwargs: dict, landscape: bool) -> dict[str, Any]:
     """Simulate (unless present), fit, score fitted and default dynamics for one seed."""
-    from liqlab.fit import fit
-    from liqlab.params import HeatmapParams
-    from liqlab.score import score
-    from liqlab.simulation import simulate
-    from liqlab.truth import load_truth
+    from liqlab.stats.fit import fit
+    from liqlab.engine.params import HeatmapParams
+    from liqlab.stats.score import score
+    from liqlab.sim.simulation import simulate
+    from liqlab.sim.truth import load_truth
 
     t0 = time.perf_counter()
     path = out / f"sim{seed}"

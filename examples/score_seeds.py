@@ -21,7 +21,7 @@ from world_facts import seeds_arg
 
 def main() -> None:
     import liqlab
-    from liqlab.score import score
+    from liqlab.stats.score import score
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=seeds_arg, default=seeds_arg("100-109"))

@@ -1,4 +1,4 @@
-"""Stylized facts of simulated worlds against the real market's bands (liqlab.facts.REAL_BANDS).
+"""Stylized facts of simulated worlds against the real market's bands (liqlab.stats.facts.REAL_BANDS).
 
     python examples/world_facts.py --seeds 100-109 [--world default] [--venue binanceusdm] [--days 30] [--set NAME=VALUE]
 
@@ -22,8 +22,8 @@ def seeds_arg(text: str) -> list[int]:
 
 
 def main() -> None:
-    from liqlab.facts import band_check, stylized_facts
-    from liqlab.simulation import simulate_market
+    from liqlab.stats.facts import band_check, stylized_facts
+    from liqlab.sim.simulation import simulate_market
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=seeds_arg, default=seeds_arg("100-109"))

@@ -1,5 +1,5 @@
 import sys
 
-from liqlab.cli import main
+from liqlab.app.cli import main
 
 sys.exit(main())

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# the shared browser and JupyterLab drivers (tests/browser.py, tests/jupyterlab_server.py) import by name
+# from any test folder
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def real_data_dir() -> Path | None:
@@ -34,7 +39,7 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def small_sim(tmp_path_factory) -> Path:
     """A small simulated 3-venue collection (3 days, seed 0), written once per test session."""
-    from liqlab.simulation import simulate
+    from liqlab.sim.simulation import simulate
 
     out = tmp_path_factory.mktemp("sim") / "small"
     simulate(days=3, seed=0, venues=("binanceusdm", "bybit", "okx"), out=out, progress=False)
@@ -44,8 +49,8 @@ def small_sim(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def month_sim(tmp_path_factory) -> Path:
     """A 30-day simulated 3-venue collection (seed 0, ~7 s), written once per test session
-    (browser timing at 720 hourly steps; added for tests/test_plot_browser.py)."""
-    from liqlab.simulation import simulate
+    (browser timing at 720 hourly steps; added for tests/viz/test_plot_browser.py)."""
+    from liqlab.sim.simulation import simulate
 
     out = tmp_path_factory.mktemp("sim") / "month"
     simulate(days=30, seed=0, venues=("binanceusdm", "bybit", "okx"), out=out, progress=False)

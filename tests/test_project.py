@@ -33,13 +33,13 @@ def test_pyproject_is_the_source_of_truth():
     for core in ["jupyterlab", "ipywidgets", "bokeh", "pandas", "numpy", "ccxt", "papermill", "nbval", "jupyter_bokeh"]:
         assert core in names, core
     assert pp["project"]["requires-python"] == ">=3.11"
-    assert pp["project"]["scripts"]["liqlab"] == "liqlab.cli:main"
+    assert pp["project"]["scripts"]["liqlab"] == "liqlab.app.cli:main"
     assert "dev" in pp["project"]["optional-dependencies"]
 
 
 def test_import_has_no_side_effects():
     code = (
-        "import sys, liqlab, liqlab.dataset, liqlab.cli;"
+        "import sys, liqlab, liqlab.io.dataset, liqlab.app.cli;"
         "heavy={'numba','bokeh','ccxt','dask','distributed','requests','ipywidgets','papermill','aiohttp'};"
         "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))"
     )
@@ -67,7 +67,7 @@ def test_network_only_in_fetcher_and_recorder():
 
 
 def test_cli_lists_every_subcommand_and_each_has_a_function():
-    from liqlab.cli import COMMANDS, build_parser
+    from liqlab.app.cli import COMMANDS, build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
@@ -113,11 +113,11 @@ def test_public_api_resolves_and_keeps_its_meaning():
         assert obj is not None, name
         if liqlab._API[name] is None:
             assert isinstance(obj, types.ModuleType), name
-    importlib.import_module("liqlab.simulation")
-    importlib.import_module("liqlab.widgets")
+    importlib.import_module("liqlab.sim.simulation")
+    importlib.import_module("liqlab.viz.widgets")
     assert callable(liqlab.simulate) and not isinstance(liqlab.simulate, types.ModuleType)
     assert callable(liqlab.explore) and not isinstance(liqlab.explore, types.ModuleType)
-    assert callable(liqlab.fetch.fetch) and callable(liqlab.score.score)
+    assert callable(liqlab.io.fetch.fetch) and callable(liqlab.stats.score.score)
 
 
 def test_docs_and_notebooks_cite_no_outside_documents_or_issue_numbers():

@@ -1,0 +1,31 @@
+"""liqlab demo: the main offline job (sample market → every notebook → reports/)."""
+
+from __future__ import annotations
+
+import sys
+
+HELP = "run every notebook offline on a dataset (default: the simulated sample) into reports/"
+
+
+def add_arguments(p):
+    p.add_argument("--dataset", default="data/sample", help="dataset or collection (default data/sample)")
+    p.add_argument("--reports", default="reports", help="output folder (default reports/)")
+    p.add_argument("--notebooks", default=None, help="notebook folder (default: the project's notebooks/)")
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from liqlab.io.dataset import load_collection
+    from liqlab.app.runner import run_demo
+
+    load_collection(args.dataset)  # fail early, one line, if the dataset is bad
+    runs = run_demo(args.dataset, args.reports, args.notebooks, progress=sys.stderr.isatty())
+    failed = [r for r in runs if not r.ok]
+    for r in runs:
+        status = "ok  " if r.ok else "FAIL"
+        print(f"{status} {r.notebook:<24} {r.seconds:6.1f} s  {r.ipynb}" + (f"  {r.html}" if r.html else ""))
+        if r.error:
+            print(f"     {r.error}")
+    print(f"reports written to {Path(args.reports).resolve()}")
+    return 1 if failed else 0

@@ -1,0 +1,616 @@
+"""The liqlab dataset format: one directory per venue and symbol, a collection is a folder of them.
+
+Tables (parquet, ``ts`` column tz-aware UTC, sorted and unique):
+
+- ``ohlcv``: ts, open, high, low, close (price), volume (base units)[, taker_buy_volume][, mark_close]
+- ``open_interest``: ts, open_interest (base units), open_interest_value (USD)
+- ``funding``: ts, funding_rate (per funding interval, fraction)
+- ``liquidations`` (optional): ts, side ('long'|'short'), price (nullable), amount (base), value (USD)
+- ``leverage_tiers`` (optional): tier, min_notional, max_notional, maintenance_margin_rate,
+  maintenance_amount, max_leverage (USD notional)
+
+plus ``meta.json``. See data/README.md. Violations raise :class:`DataError` naming file, row, problem.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from liqlab.io import atomic
+from liqlab.errors import DataError, ParameterError, read_text
+
+__all__ = [
+    "Dataset",
+    "Collection",
+    "TABLES",
+    "load_dataset",
+    "load_collection",
+    "load",
+    "write_dataset",
+    "validate_table",
+    "validate_meta",
+    "merge_tables",
+    "make_meta",
+    "read_json",
+    "as_collection",
+    "notes_dict",
+    "with_note",
+]
+
+# name -> (required columns, optional columns, whether the table itself is required)
+TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
+    "ohlcv": (("ts", "open", "high", "low", "close", "volume"), ("taker_buy_volume", "mark_close"), True),
+    "open_interest": (("ts", "open_interest", "open_interest_value"), (), True),
+    "funding": (("ts", "funding_rate"), (), True),
+    "liquidations": (("ts", "side", "price", "amount", "value"), ("venue",), False),
+    "leverage_tiers": (
+        ("tier", "min_notional", "max_notional", "maintenance_margin_rate", "maintenance_amount", "max_leverage"),
+        (),
+        False,
+    ),
+}
+NUMERIC = {
+    "open", "high", "low", "close", "volume", "taker_buy_volume", "mark_close", "open_interest",
+    "open_interest_value", "funding_rate", "price", "amount", "value", "min_notional", "max_notional",
+    "maintenance_margin_rate", "maintenance_amount", "max_leverage",
+}
+META_REQUIRED = ("exchange", "symbol", "kind", "contract_size", "quote", "source", "synthetic", "created_at")
+KNOWN_EXCHANGES = ("binanceusdm", "binancecoinm", "bybit", "okx")
+#: Prices (quote currency, USD) outside (0, MAX_PRICE] are refused: no listed contract trades near 1e9 USD,
+#: so such a value is a unit or parsing error, not a market.
+MAX_PRICE = 1e9
+#: A bar whose high is more than this multiple of its low is refused (a bad tick or a unit slip; the
+#: worst real crash bars are a few times, not a hundred times, their low).
+MAX_BAR_RANGE = 100.0
+
+
+def make_meta(
+    exchange: str,
+    symbol: str,
+    *,
+    source: str,
+    synthetic: bool,
+    kind: str = "linear",
+    contract_size: float = 1.0,
+    quote: str | None = None,
+    created_at: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Build a ``meta.json`` dictionary with the required keys (and any extra notes)."""
+    if quote is None:
+        quote = symbol.split("/")[1].split(":")[0] if "/" in symbol else "USDT"
+    meta = {
+        "exchange": exchange,
+        "symbol": symbol,
+        "kind": kind,
+        "contract_size": float(contract_size),
+        "quote": quote,
+        "source": source,
+        "synthetic": bool(synthetic),
+        "created_at": created_at or datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+    }
+    meta.update(extra)
+    return meta
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One venue and symbol: tables as pandas DataFrames with a ``ts`` column (UTC)."""
+
+    meta: dict
+    ohlcv: pd.DataFrame
+    open_interest: pd.DataFrame
+    funding: pd.DataFrame
+    liquidations: pd.DataFrame | None = None
+    leverage_tiers: pd.DataFrame | None = None
+    path: Path | None = None
+
+    @property
+    def venue(self) -> str:
+        return str(self.meta["exchange"])
+
+    @property
+    def symbol(self) -> str:
+        return str(self.meta["symbol"])
+
+    @property
+    def synthetic(self) -> bool:
+        return bool(self.meta.get("synthetic", False))
+
+    @property
+    def name(self) -> str:
+        return f"{self.venue} {self.symbol}"
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables that are present, by name."""
+        out = {name: getattr(self, name) for name in TABLES}
+        return {k: v for k, v in out.items() if v is not None}
+
+    def between(self, start=None, end=None) -> "Dataset":
+        """Rows with start <= ts < end in every time-indexed table (tiers kept whole)."""
+        start = _ts_or_none(start)
+        end = _ts_or_none(end)
+
+        def cut(df):
+            if df is None or "ts" not in df.columns:
+                return df
+            mask = np.ones(len(df), dtype=bool)
+            if start is not None:
+                mask &= (df["ts"] >= start).to_numpy()
+            if end is not None:
+                mask &= (df["ts"] < end).to_numpy()
+            return df.loc[mask].reset_index(drop=True)
+
+        return dataclasses.replace(
+            self,
+            ohlcv=cut(self.ohlcv),
+            open_interest=cut(self.open_interest),
+            funding=cut(self.funding),
+            liquidations=cut(self.liquidations),
+        )
+
+    @property
+    def start(self) -> pd.Timestamp | None:
+        return self.ohlcv["ts"].iloc[0] if len(self.ohlcv) else None
+
+    @property
+    def end(self) -> pd.Timestamp | None:
+        return self.ohlcv["ts"].iloc[-1] if len(self.ohlcv) else None
+
+    def summary(self) -> dict[str, Any]:
+        """Row counts and time coverage per table (for notebooks and `liqlab info`)."""
+        out: dict[str, Any] = {"venue": self.venue, "symbol": self.symbol, "synthetic": self.synthetic}
+        for name, df in self.tables().items():
+            item: dict[str, Any] = {"rows": int(len(df))}
+            if "ts" in df.columns and len(df):
+                item["start"] = df["ts"].iloc[0].isoformat()
+                item["end"] = df["ts"].iloc[-1].isoformat()
+            out[name] = item
+        return out
+
+
+@dataclass(frozen=True)
+class Collection:
+    """Several venues of one asset (a folder of dataset directories)."""
+
+    datasets: tuple[Dataset, ...]
+    path: Path | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.datasets:
+            raise DataError(f"{self.path or 'collection'}: no datasets in collection")
+
+    @property
+    def venues(self) -> tuple[str, ...]:
+        return tuple(d.venue for d in self.datasets)
+
+    @property
+    def symbol(self) -> str:
+        return self.datasets[0].symbol
+
+    @property
+    def synthetic(self) -> bool:
+        return any(d.synthetic for d in self.datasets)
+
+    def __iter__(self):
+        return iter(self.datasets)
+
+    def __len__(self) -> int:
+        return len(self.datasets)
+
+    def __getitem__(self, venue: str) -> Dataset:
+        for d in self.datasets:
+            if d.venue == venue:
+                return d
+        raise KeyError(venue)
+
+    def select(self, venues: Iterable[str] | None) -> "Collection":
+        if venues is None:
+            return self
+        venues = list(venues)
+        unknown = [v for v in venues if v not in self.venues]
+        if unknown:
+            raise DataError(f"{self.path or 'collection'}: unknown venue(s) {unknown}; have {list(self.venues)}")
+        return dataclasses.replace(self, datasets=tuple(self[v] for v in venues))
+
+    def between(self, start=None, end=None) -> "Collection":
+        return dataclasses.replace(self, datasets=tuple(d.between(start, end) for d in self.datasets))
+
+
+# --------------------------------------------------------------------------------------------- load
+
+
+def _ts_or_none(x) -> pd.Timestamp | None:
+    if x is None or (isinstance(x, str) and not x):
+        return None
+    ts = pd.Timestamp(x)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _row_label(df: pd.DataFrame, i: int) -> str:
+    if "ts" in df.columns:
+        try:
+            return f"row {i} (ts {pd.Timestamp(df['ts'].iloc[i]).isoformat()})"
+        except Exception:  # noqa: BLE001 - label only
+            pass
+    if "tier" in df.columns:
+        return f"row {i} (tier {df['tier'].iloc[i]})"
+    return f"row {i}"
+
+
+def validate_table(name: str, df: pd.DataFrame, source: str | os.PathLike = "<memory>") -> pd.DataFrame:
+    """Check one table against the format; return it with canonical dtypes. Raises DataError."""
+    if name not in TABLES:
+        raise DataError(f"{source}: unknown table {name!r}")
+    required, optional, _ = TABLES[name]
+    cols = list(df.columns)
+    missing = [c for c in required if c not in cols]
+    if missing:
+        raise DataError(f"{source}: missing column(s) {missing}; expected {list(required)}")
+    unknown = [c for c in cols if c not in required and c not in optional]
+    if unknown:
+        raise DataError(f"{source}: unknown column(s) {unknown}; allowed {list(required + optional)}")
+    df = df.loc[:, [c for c in required + optional if c in cols]].reset_index(drop=True)
+
+    # dtypes
+    for c in df.columns:
+        if c in NUMERIC:
+            if not (pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])):
+                conv = pd.to_numeric(df[c], errors="coerce")
+                bad = conv.isna() & df[c].notna()
+                if bad.any():
+                    i = int(np.flatnonzero(bad.to_numpy())[0])
+                    raise DataError(f"{source}: {_row_label(df, i)}: column {c!r} is not numeric ({df[c].iloc[i]!r})")
+                df[c] = conv
+            df[c] = df[c].astype("float64")
+    if "ts" in df.columns:
+        ts = df["ts"]
+        if not pd.api.types.is_datetime64_any_dtype(ts):
+            raise DataError(f"{source}: column 'ts' must be a timestamp, got dtype {ts.dtype}")
+        if getattr(ts.dt, "tz", None) is None:
+            raise DataError(f"{source}: column 'ts' has no time zone; timestamps must be UTC")
+        if str(ts.dt.tz) != "UTC":
+            raise DataError(f"{source}: column 'ts' is in time zone {ts.dt.tz}, must be UTC")
+        df["ts"] = ts.astype("datetime64[ns, UTC]")
+        if ts.isna().any():
+            i = int(np.flatnonzero(ts.isna().to_numpy())[0])
+            raise DataError(f"{source}: row {i}: missing timestamp")
+        v = np.asarray(df["ts"].array.asi8)
+        if len(v) > 1:
+            d = np.diff(v)
+            if (d < 0).any():
+                i = int(np.flatnonzero(d < 0)[0]) + 1
+                raise DataError(f"{source}: {_row_label(df, i)}: timestamps not sorted (earlier than the row before)")
+            if name != "liquidations" and (d == 0).any():
+                i = int(np.flatnonzero(d == 0)[0]) + 1
+                raise DataError(f"{source}: {_row_label(df, i)}: duplicate timestamp")
+
+    def fail(mask: np.ndarray, problem: str):
+        if mask.any():
+            i = int(np.flatnonzero(mask)[0])
+            raise DataError(f"{source}: {_row_label(df, i)}: {problem}")
+
+    if name == "ohlcv":
+        for c in ("open", "high", "low", "close") + (("mark_close",) if "mark_close" in df else ()):
+            x = df[c].to_numpy()
+            fail(~np.isfinite(x), f"{c} is not finite ({x[~np.isfinite(x)][0] if (~np.isfinite(x)).any() else ''})")
+            fail(x <= 0, f"{c} must be > 0")
+            bad = x > MAX_PRICE
+            fail(bad, f"{c} {float(x[bad][0]) if bad.any() else 0:g} is beyond {MAX_PRICE:g} (wrong units or a bad value?)")
+        o, h, l, c = (df[k].to_numpy() for k in ("open", "high", "low", "close"))
+        fail(h < np.maximum(o, c), "high is below max(open, close)")
+        fail(l > np.minimum(o, c), "low is above min(open, close)")
+        wide = h > MAX_BAR_RANGE * l
+        if wide.any():
+            fail(wide, f"high {float(h[wide][0]):.8g} is over {MAX_BAR_RANGE:g}x the low {float(l[wide][0]):.8g} "
+                       f"in one bar (a bad tick?)")
+        vol = df["volume"].to_numpy()
+        fail(~np.isfinite(vol) | (vol < 0), "volume must be finite and >= 0")
+        if "taker_buy_volume" in df:
+            tb = df["taker_buy_volume"].to_numpy()
+            fail(~np.isfinite(tb) | (tb < 0), "taker_buy_volume must be finite and >= 0")
+            fail(tb > vol * (1 + 1e-9) + 1e-12, "taker_buy_volume exceeds volume")
+    elif name == "open_interest":
+        for c in ("open_interest", "open_interest_value"):
+            x = df[c].to_numpy()
+            fail(~np.isfinite(x), f"{c} is not finite")
+            fail(x < 0, f"{c} must be >= 0")
+    elif name == "funding":
+        x = df["funding_rate"].to_numpy()
+        fail(~np.isfinite(x), "funding_rate is not finite")
+        fail(np.abs(x) > 0.05, "funding_rate beyond ±5% per interval (wrong units?)")
+    elif name == "liquidations":
+        side = df["side"].astype("string")
+        fail(~side.isin(["long", "short"]).to_numpy(dtype=bool, na_value=False), "side must be 'long' or 'short'")
+        df["side"] = side.astype(object)
+        p = df["price"].to_numpy()
+        fail(np.isfinite(p) & (p <= 0), "price must be > 0 (or empty for per-bar sums)")
+        fail(np.isinf(p), "price is not finite")
+        fail(np.isfinite(p) & (p > MAX_PRICE), f"price is beyond {MAX_PRICE:g} (wrong units or a bad value?)")
+        for c in ("amount", "value"):
+            x = df[c].to_numpy()
+            fail(~np.isfinite(x) | (x < 0), f"{c} must be finite and >= 0")
+        if "venue" in df:
+            df["venue"] = df["venue"].astype(object)
+    elif name == "leverage_tiers":
+        lo, hi = df["min_notional"].to_numpy(), df["max_notional"].to_numpy()
+        mmr, lev = df["maintenance_margin_rate"].to_numpy(), df["max_leverage"].to_numpy()
+        fail(~np.isfinite(lo) | (lo < 0), "min_notional must be finite and >= 0")
+        fail(~(hi > lo), "max_notional must exceed min_notional")
+        fail(~((mmr > 0) & (mmr < 1)), "maintenance_margin_rate must be in (0, 1)")
+        fail(~np.isfinite(df["maintenance_amount"].to_numpy()), "maintenance_amount is not finite")
+        fail(~(lev >= 1), "max_leverage must be >= 1")
+        if len(df) > 1:
+            fail(np.r_[False, np.diff(lo) <= 0], "tiers must be sorted by min_notional")
+    return df
+
+
+def notes_dict(notes: Any) -> dict[str, str]:
+    """Notes in their one shape: a dict of topic → one line of text.
+
+    Parameters
+    ----------
+    notes : dict, str, list or None
+        Notes as stored by any version of liqlab: a dict (kept, values made text), a string (older
+        datasets: becomes ``{"note": text}``), a list of strings (older heatmaps: ``{"note_1": ..., ...}``)
+        or None/empty (``{}``).
+
+    Returns
+    -------
+    dict[str, str]
+    """
+    if notes is None or notes == "" or notes == []:
+        return {}
+    if isinstance(notes, Mapping):
+        return {str(k): str(v) for k, v in notes.items()}
+    if isinstance(notes, str):
+        return {"note": notes}
+    if isinstance(notes, (list, tuple)):
+        return {f"note_{i}": str(v) for i, v in enumerate(notes, 1)}
+    return {"note": str(notes)}
+
+
+def with_note(meta: Mapping[str, Any], key: str, text: str) -> dict:
+    """A copy of ``meta`` whose ``notes`` dict has ``notes[key] = text`` (older notes upgraded, see :func:`notes_dict`)."""
+    return {**meta, "notes": {**notes_dict(meta.get("notes")), str(key): str(text)}}
+
+
+def validate_meta(meta: Mapping[str, Any], source: str | os.PathLike = "meta.json") -> dict:
+    if not isinstance(meta, Mapping):
+        raise DataError(f"{source}: must be a JSON object")
+    missing = [k for k in META_REQUIRED if k not in meta]
+    if missing:
+        raise DataError(f"{source}: missing key(s) {missing}")
+    if meta["exchange"] not in KNOWN_EXCHANGES:
+        raise DataError(f"{source}: unknown exchange {meta['exchange']!r}; known: {', '.join(KNOWN_EXCHANGES)}")
+    if meta["kind"] not in ("linear", "inverse"):
+        raise DataError(f"{source}: kind must be 'linear' or 'inverse', got {meta['kind']!r}")
+    if not isinstance(meta["synthetic"], bool):
+        raise DataError(f"{source}: synthetic must be true or false, got {meta['synthetic']!r}")
+    try:
+        cs = float(meta["contract_size"])
+    except (TypeError, ValueError):
+        raise DataError(f"{source}: contract_size must be a number, got {meta['contract_size']!r}") from None
+    if not (cs > 0 and np.isfinite(cs)):
+        raise DataError(f"{source}: contract_size must be > 0, got {meta['contract_size']!r}")
+    if not isinstance(meta["symbol"], str) or "/" not in meta["symbol"]:
+        raise DataError(f"{source}: symbol must be a ccxt unified symbol like 'BTC/USDT:USDT', got {meta['symbol']!r}")
+    out = dict(meta)
+    if "notes" in out:
+        out["notes"] = notes_dict(out["notes"])  # older datasets stored a string
+    return out
+
+
+def _read_table(path: Path, name: str) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    try:
+        df = pq.read_table(path).to_pandas()
+    except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path}: cannot read parquet ({msg})") from None
+    return validate_table(name, df, path)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Parse a JSON file; invalid JSON raises DataError naming the file and line."""
+    path = Path(path)
+    text = read_text(path, "JSON file", DataError)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+
+
+def load_dataset(path: str | os.PathLike, *, start=None, end=None) -> Dataset:
+    """Load and validate one dataset directory. Raises DataError naming file, row and problem."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"{path}: not a dataset directory")
+    meta_path = path / "meta.json"
+    if not meta_path.exists():
+        raise DataError(f"{meta_path}: missing (a dataset directory needs meta.json)")
+    meta = validate_meta(read_json(meta_path), meta_path)
+    tables: dict[str, pd.DataFrame | None] = {}
+    for name, (_, _, required) in TABLES.items():
+        f = path / f"{name}.parquet"
+        if f.exists():
+            tables[name] = _read_table(f, name)
+        elif required:
+            raise DataError(f"{f}: missing (required table)")
+        else:
+            tables[name] = None
+    tables["liquidations"] = _with_recorded_parts(path, tables["liquidations"])
+    ds = Dataset(meta=meta, path=path, **tables)  # type: ignore[arg-type]
+    if start is not None or end is not None:
+        ds = ds.between(start, end)
+    return ds
+
+
+def _with_recorded_parts(path: Path, liq: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Append the recorder's uncompacted ``liquidations/part-*.parquet`` (see liqlab.io.record) that are newer
+    than the last part folded into liquidations.parquet (its schema metadata ``liqlab.parts_through``)."""
+    parts_dir = path / "liquidations"
+    if not parts_dir.is_dir():
+        return liq
+    import pyarrow.parquet as pq
+
+    main = path / "liquidations.parquet"
+    through = ""
+    if main.exists():
+        through = ((pq.read_schema(main).metadata or {}).get(b"liqlab.parts_through", b"")).decode()
+    frames = [_read_table(p, "liquidations") for p in sorted(parts_dir.glob("part-*.parquet")) if p.name > through]
+    if not frames:
+        return liq
+    both = pd.concat(([liq] if liq is not None and len(liq) else []) + frames, ignore_index=True)
+    return validate_table("liquidations", both.sort_values("ts", kind="stable").reset_index(drop=True), parts_dir)
+
+
+def is_dataset_dir(path: str | os.PathLike) -> bool:
+    return (Path(path) / "meta.json").exists()
+
+
+def load_collection(path: str | os.PathLike, *, venues: Iterable[str] | None = None, start=None, end=None) -> Collection:
+    """Load a folder of dataset directories (several venues of one asset)."""
+    path = Path(path)
+    if is_dataset_dir(path):
+        coll = Collection(datasets=(load_dataset(path),), path=path)
+    else:
+        if not path.is_dir():
+            raise DataError(f"{path}: not a dataset or collection directory")
+        dirs = sorted(p for p in path.iterdir() if p.is_dir() and is_dataset_dir(p))
+        orphans = sorted(p for p in path.iterdir() if p.is_dir() and not is_dataset_dir(p) and _looks_like_venue(p))
+        if orphans:
+            why = ("holds dataset tables" if _holds_tables(orphans[0]) else "is named like a venue")
+            raise DataError(f"{orphans[0] / 'meta.json'}: missing (the folder {why} but has no meta.json; "
+                            f"restore it or move the folder out of {path})")
+        if not dirs:
+            raise DataError(f"{path}: no dataset directories (with meta.json) inside")
+        coll = Collection(datasets=tuple(load_dataset(d) for d in dirs), path=path)
+        meta_file = path / "collection.json"
+        if meta_file.exists():
+            coll = dataclasses.replace(coll, meta=read_json(meta_file))
+    symbols = {d.symbol.split("/")[0] for d in coll}
+    if len(symbols) > 1:
+        raise DataError(f"{path}: a collection holds one asset, found {sorted(symbols)}")
+    coll = coll.select(venues)
+    if start is not None or end is not None:
+        coll = coll.between(start, end)
+    return coll
+
+
+def _holds_tables(path: Path) -> bool:
+    return any((path / f"{name}.parquet").exists() for name in TABLES)
+
+
+def _looks_like_venue(path: Path) -> bool:
+    """A folder named like a venue or holding a dataset table (a venue folder that lost its meta.json)."""
+    return path.name in KNOWN_EXCHANGES or _holds_tables(path)
+
+
+def load(path: str | os.PathLike, **kw) -> Dataset | Collection:
+    """A dataset directory gives a Dataset, a folder of them a Collection."""
+    path = Path(path)
+    if is_dataset_dir(path):
+        kw.pop("venues", None)
+        return load_dataset(path, **kw)
+    return load_collection(path, **kw)
+
+
+# -------------------------------------------------------------------------------------------- write
+
+
+def as_collection(data: Any) -> Collection:
+    """A :class:`Collection` from a Dataset, a Collection or a path (dataset directory or collection folder).
+
+    Parameters
+    ----------
+    data : Dataset, Collection, str or os.PathLike
+
+    Returns
+    -------
+    Collection
+        ``data`` itself when it is one; a one-venue collection around a Dataset; the loaded path.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        data = load(data)
+    if isinstance(data, Dataset):
+        return Collection(datasets=(data,), path=data.path)
+    if isinstance(data, Collection):
+        return data
+    raise ParameterError(f"data: need a Dataset, Collection or path, got {type(data).__name__}")
+
+
+def merge_tables(name: str, old: pd.DataFrame | None, new: pd.DataFrame, source: str = "<merge>") -> pd.DataFrame:
+    """Union of two versions of a table, one row per timestamp; conflicting values raise DataError.
+
+    Liquidation events (which may share a timestamp) are de-duplicated on all columns.
+    """
+    new = validate_table(name, new, source)
+    if old is None or len(old) == 0:
+        return new
+    old = validate_table(name, old, source)
+    if name == "leverage_tiers":
+        return new
+    both = pd.concat([old, new], ignore_index=True)
+    if name == "liquidations":
+        keys = [c for c in both.columns]
+        both = both.drop_duplicates(subset=keys).sort_values("ts", kind="stable").reset_index(drop=True)
+        return validate_table(name, both, source)
+    dup = both.duplicated(subset=["ts"], keep=False)
+    if dup.any():
+        grp = both.loc[dup]
+        distinct = grp.drop_duplicates()
+        if distinct["ts"].duplicated().any():
+            ts = distinct.loc[distinct["ts"].duplicated(), "ts"].iloc[0]
+            a = distinct.loc[distinct["ts"] == ts].iloc[0]
+            b = distinct.loc[distinct["ts"] == ts].iloc[1]
+            cols = [c for c in both.columns if c != "ts" and not (pd.isna(a[c]) and pd.isna(b[c])) and a[c] != b[c]]
+            raise DataError(f"{source}: ts {pd.Timestamp(ts).isoformat()}: duplicated timestamp with different values in {cols}")
+    both = both.drop_duplicates(subset=["ts"], keep="last").sort_values("ts", kind="stable").reset_index(drop=True)
+    return validate_table(name, both, source)
+
+
+def write_dataset(ds: Dataset, path: str | os.PathLike) -> Path:
+    """Validate every table and write the dataset directory atomically (all files or none)."""
+    path = Path(path)
+    meta = validate_meta(ds.meta, path / "meta.json")
+    checked = {name: validate_table(name, df, path / f"{name}.parquet") for name, df in ds.tables().items()}
+    for name, (_, _, required) in TABLES.items():
+        if required and name not in checked:
+            raise DataError(f"{path / (name + '.parquet')}: required table missing")
+    extra_files: list[Path] = []
+    if path.exists():
+        # keep anything that is not ours (e.g. a truth/ folder, notes) across the swap
+        ours = {"meta.json"} | {f"{n}.parquet" for n in TABLES}
+        if ds.liquidations is not None:
+            ours.add("liquidations")  # recorder parts (liqlab.io.record): already in the table written here
+        extra_files = [p for p in path.iterdir() if p.name not in ours and not p.name.startswith(".")]
+    with atomic.atomic_dir(path) as stage:
+        for name, df in checked.items():
+            atomic.write_parquet(stage / f"{name}.parquet", df)
+        atomic.write_json(stage / "meta.json", meta)
+        for p in extra_files:
+            _copy_into(p, stage)
+    return path
+
+
+def _copy_into(src: Path, stage: Path) -> None:
+    import shutil
+
+    dst = stage / src.name
+    if src.is_dir():
+        shutil.copytree(src, dst)
+    else:
+        shutil.copy2(src, dst)
