@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from liqlab.errors import DataError, ParameterError
+from liqlab.engine.agreement import agreement as _agreement
 from liqlab.engine.params import DEFAULT_BIN_BP, HeatmapParams, param_info, preset_weights, LEVERAGE_PRESETS
 
 __all__ = ["build_heatmap", "Heatmap", "Replay", "VenueReplay", "make_grid", "fine_pass", "assemble"]
@@ -761,7 +762,8 @@ def assemble(replay: Replay, params: HeatmapParams, meta: dict, *, use_numba: bo
     if long is None:
         long = _weighted(long_layers, w, use_numba)
         short = _weighted(short_layers, w, use_numba)
-    agreement = _agreement(venue_long, venue_short, params.agreement_threshold, params.agreement_window_bins)
+    agreement = _agreement(venue_long, venue_short, params.agreement_threshold, params.agreement_window_bins,
+                           _block_rows(len(replay.edges) - 1))
     close = _close(sel, T)
     meta = dict(meta)
     meta["venues"] = [rv.venue for rv in sel]
@@ -812,31 +814,6 @@ def _weighted(layers: np.ndarray, w: np.ndarray, use_numba: bool | None = None) 
             if w[k] != 0.0:
                 np.multiply(layers[k, rows], w[k], out=t)
                 o += t
-    return out
-
-
-def _agreement(vl: dict, vs: dict, threshold: float, window: int) -> np.ndarray:
-    """(T, B) int8: number of venues with a cluster at the cell (±window bins).
-
-    A venue has a cluster at a cell if its own map (long + short) there is > 0 and >= ``threshold`` × its
-    snapshot maximum.
-    """
-    if not vl:
-        return np.zeros((0, 0), np.int8)
-    T, B = next(iter(vl.values())).shape
-    out = np.zeros((T, B), dtype=np.int8)
-    for rows in _row_blocks(T, B):
-        for v in vl:
-            m = vl[v][rows].astype(np.float64) + vs[v][rows]
-            mx = m.max(axis=1, keepdims=True) if B else np.zeros((m.shape[0], 1))
-            c = (m > 0) & (m >= threshold * mx)
-            if window > 0:
-                d = c.copy()
-                for s in range(1, window + 1):
-                    d[:, s:] |= c[:, :-s]
-                    d[:, :-s] |= c[:, s:]
-                c = d
-            out[rows] += c
     return out
 
 

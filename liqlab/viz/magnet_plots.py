@@ -34,7 +34,26 @@ def _title(text: str, synthetic: bool) -> str:
 
 def dose_figure(dose: pd.DataFrame, *, p0: float = 0.5, placebo: tuple[float, float] | None = None,
                 synthetic: bool = False, by: str = "dominance"):
-    """p̂ by quantile bin of dominance with Wilson 95% CIs, the p0 line and the placebo CI band."""
+    """p̂ by quantile bin of dominance with Wilson 95% CIs, the p0 line and the placebo CI band.
+
+    Parameters
+    ----------
+    dose : pandas.DataFrame
+        One row per bin: ``bin``, ``lo``/``hi`` (the bin's range of ``by``), ``n`` (events), ``p_hat``,
+        ``ci_low``/``ci_high`` (fractions).
+    p0 : float
+        The no-magnet probability (dashed line).
+    placebo : tuple of float, optional
+        The placebo's (low, high) CI of p̂, drawn as a band.
+    synthetic : bool
+        Mark the title SYNTHETIC.
+    by : str
+        What the bins are quantiles of.
+
+    Returns
+    -------
+    bokeh.plotting.figure
+    """
     from bokeh.models import BoxAnnotation, ColumnDataSource, HoverTool, Span, Whisker
     from bokeh.plotting import figure
 
@@ -54,7 +73,25 @@ def dose_figure(dose: pd.DataFrame, *, p0: float = 0.5, placebo: tuple[float, fl
 
 def null_histogram(null_lifts: np.ndarray, observed: float, *, p0: float = 0.5, synthetic: bool = False,
                    label: str = "pipeline null"):
-    """Histogram of null p̂ (p0 + lift) with the observed p̂ marked."""
+    """Histogram of null p̂ (p0 + lift) with the observed p̂ marked.
+
+    Parameters
+    ----------
+    null_lifts : numpy.ndarray
+        (n,) lifts (p̂ − p0) on bootstrapped paths; non-finite values are dropped.
+    observed : float
+        The observed p̂.
+    p0 : float
+        The no-magnet probability.
+    synthetic : bool
+        Mark the title SYNTHETIC.
+    label : str
+        Name of the null in the title.
+
+    Returns
+    -------
+    bokeh.plotting.figure
+    """
     from bokeh.models import Label, Span
     from bokeh.plotting import figure
 
@@ -76,7 +113,21 @@ def null_histogram(null_lifts: np.ndarray, observed: float, *, p0: float = 0.5, 
 
 
 def touch_figure(curves: Mapping[str, pd.DataFrame], *, horizon_hours: float, synthetic: bool = False):
-    """Kaplan–Meier curves: share of events whose cluster (mirror) is not yet touched, vs hours."""
+    """Kaplan–Meier curves: share of events whose cluster (mirror) is not yet touched, vs hours.
+
+    Parameters
+    ----------
+    curves : mapping of str to pandas.DataFrame
+        ``cluster`` and ``mirror`` curves with columns ``time`` (hours after the decision) and ``survival``.
+    horizon_hours : float
+        End of the x axis (hours).
+    synthetic : bool
+        Mark the title SYNTHETIC.
+
+    Returns
+    -------
+    bokeh.plotting.figure
+    """
     from bokeh.plotting import figure
 
     p = figure(title=_title("Time to touch: cluster vs mirror (Kaplan–Meier)", synthetic), height=300, width=560,
@@ -95,8 +146,29 @@ def touch_figure(curves: Mapping[str, pd.DataFrame], *, horizon_hours: float, sy
 
 def grid_figure(table: pd.DataFrame, x: str, y: str, *, value: str = "lift", synthetic: bool = False,
                 fixed: Mapping[str, Any] | None = None):
-    """Lift over two grid dimensions (other dimensions fixed at ``fixed`` or averaged); cells where
-    StepM finds the configuration superior are outlined; the text gives lift and BY q-value."""
+    """Lift over two grid dimensions.
+
+    Other dimensions are fixed at ``fixed`` or averaged; cells where StepM finds the configuration superior
+    are outlined; the text gives the value and the BY q-value.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per configuration: the grid dimensions, ``value``, ``q_value_by``, ``n_events``,
+        ``stepm_superior``.
+    x, y : str
+        The two dimensions shown.
+    value : str
+        The column coloured (default ``lift``, p̂ − p0).
+    synthetic : bool
+        Mark the title SYNTHETIC.
+    fixed : mapping, optional
+        Values of the other dimensions to keep.
+
+    Returns
+    -------
+    bokeh.plotting.figure
+    """
     from bokeh.models import ColumnDataSource, HoverTool, LinearColorMapper
     from bokeh.palettes import RdBu11
     from bokeh.plotting import figure
@@ -134,7 +206,18 @@ def _sort_key(v):
 
 
 def calibration_figure(report: Mapping[str, Any]):
-    """Rejection rate per setting with Clopper–Pearson CIs, the α line and the [0.02, 0.08] null band."""
+    """Rejection rate per setting with Clopper–Pearson CIs, the α line and the [0.02, 0.08] null band.
+
+    Parameters
+    ----------
+    report : mapping
+        A calibration report: ``alpha``, ``runs_per_setting`` and ``settings`` (name → ``rejection_rate``,
+        ``ci_low``, ``ci_high``, fractions). Always synthetic.
+
+    Returns
+    -------
+    bokeh.plotting.figure
+    """
     from bokeh.models import BoxAnnotation, ColumnDataSource, Span, Whisker
     from bokeh.plotting import figure
 
@@ -154,7 +237,19 @@ def calibration_figure(report: Mapping[str, Any]):
 
 
 def report_layout(result, *, grid_axes: tuple[str, str] | None = None):
-    """All report figures of a ``MagnetResult`` in one column (what the notebook and HTML show)."""
+    """All report figures of a magnet-test result in one column (what the notebook and HTML show).
+
+    Parameters
+    ----------
+    result : MagnetResult
+        The magnet test's result (summary, dose, touch curves, optional null lifts and grid).
+    grid_axes : tuple of str, optional
+        The two grid dimensions shown; default the first two chosen ones.
+
+    Returns
+    -------
+    bokeh.layouts.column
+    """
     from bokeh.layouts import column
 
     s = result.summary

@@ -32,7 +32,21 @@ def title_for(data, what: str) -> str:
 
 
 def market_figure(data: Dataset | Collection, rule: str = "15min", width: int = 900):
-    """Three linked panels (time on x): close price per venue, open interest (USD), funding rate."""
+    """Three linked panels (time on x, UTC): close price per venue (USD), open interest (USD), funding rate.
+
+    Parameters
+    ----------
+    data : Dataset or Collection
+        The data shown.
+    rule : str
+        Resampling step of the bars and OI (pandas offset alias).
+    width : int
+        Width (px).
+
+    Returns
+    -------
+    bokeh.layouts.column
+    """
     from bokeh.layouts import column
     from bokeh.models import HoverTool, NumeralTickFormatter
     from bokeh.plotting import figure
@@ -64,7 +78,18 @@ def market_figure(data: Dataset | Collection, rule: str = "15min", width: int = 
 
 
 def liquidations_figure(data: Dataset | Collection, rule: str = "1h", width: int = 900):
-    """Realized liquidations per step in USD: longs below zero (blue), shorts above (red), all venues."""
+    """Realized liquidations per step in USD: longs below zero (blue), shorts above (red), all venues.
+
+    Parameters
+    ----------
+    data, rule, width
+        As :func:`market_figure` (``rule``: the step the events are summed over).
+
+    Returns
+    -------
+    bokeh.plotting.figure
+        Says so in its title when the data has no liquidations.
+    """
     from bokeh.models import NumeralTickFormatter
     from bokeh.plotting import figure
 
@@ -91,7 +116,20 @@ def liquidations_figure(data: Dataset | Collection, rule: str = "1h", width: int
 
 
 def coverage_figure(cov: pd.DataFrame, width: int = 900):
-    """Horizontal bars of each table's time span per venue (gaps counted in the hover)."""
+    """Horizontal bars of each table's time span per venue (gaps counted in the hover).
+
+    Parameters
+    ----------
+    cov : pandas.DataFrame
+        Coverage rows (:func:`liqlab.io.coverage.coverage`): ``venue``, ``table``, ``start``, ``end`` (UTC),
+        ``rows``, ``gaps``.
+    width : int
+        Width (px).
+
+    Returns
+    -------
+    bokeh.plotting.figure
+    """
     from bokeh.models import ColumnDataSource, HoverTool
     from bokeh.plotting import figure
 
@@ -109,7 +147,21 @@ def coverage_figure(cov: pd.DataFrame, width: int = 900):
 
 
 def ledger_figure(summary: pd.DataFrame, title: str, width: int = 450):
-    """Bar chart of a small summary table (index = category, one numeric column)."""
+    """Bar chart of a small summary table.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Index = category, first column = the value.
+    title : str
+        Figure title.
+    width : int
+        Width (px).
+
+    Returns
+    -------
+    bokeh.plotting.figure
+    """
     from bokeh.plotting import figure
 
     cats = [str(c) for c in summary.index]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["metric_table", "params_table", "scatter_figure", "sweeps_figure", "validation_layout"]
+__all__ = ["metric_datatable", "params_table", "scatter_figure", "sweeps_figure", "validation_layout"]
 
 SIDE_COLOR = {"long": "#1f5fbf", "short": "#c8323c"}  # long liquidations blue, short red
 
@@ -24,8 +24,26 @@ def _tag(synthetic: bool) -> str:
 
 def sweeps_figure(series: pd.DataFrame, side: str, *, predictor: str = "heatmap", synthetic: bool = False,
                   width: int = 900, height: int = 260):
-    """Realized liquidations (bars, left axis, USD) and the predictor's swept notional (line, right
-    axis, USD) per validation step over time (UTC), one side."""
+    """Realized liquidations and the predictor's swept notional per validation step over time, one side.
+
+    Parameters
+    ----------
+    series : pandas.DataFrame
+        Per-step series of a validation: ``start`` (UTC), ``realized_<side>`` and ``<predictor>_<side>`` (USD).
+    side : {'long', 'short'}
+        The side shown.
+    predictor : str
+        The predictor's column prefix.
+    synthetic : bool
+        Mark the title.
+    width, height : int
+        Size (px).
+
+    Returns
+    -------
+    bokeh.plotting.figure
+        Bars: realized (left axis, USD); line: swept notional (right axis, USD).
+    """
     from bokeh.models import (
         ColumnDataSource,
         HoverTool,
@@ -70,10 +88,21 @@ def sweeps_figure(series: pd.DataFrame, side: str, *, predictor: str = "heatmap"
 
 def scatter_figure(series: pd.DataFrame, side: str, *, predictor: str = "heatmap", synthetic: bool = False,
                    size: int = 330):
-    """Rank–rank scatter (percentiles, 0..1) of predictor vs realized for one side."""
-    from bokeh.plotting import figure
+    """Rank–rank scatter (percentiles, 0..1) of predictor vs realized for one side.
 
-    from liqlab.stats.validate import rankdata
+    Parameters
+    ----------
+    series, side, predictor, synthetic
+        As :func:`sweeps_figure`; steps with a non-finite value are left out.
+    size : int
+        Width and height (px).
+
+    Returns
+    -------
+    bokeh.plotting.figure
+    """
+    from bokeh.plotting import figure
+    from scipy.stats import rankdata
 
     x = series[f"{predictor}_{side}"].to_numpy(float)
     y = series[f"realized_{side}"].to_numpy(float)
@@ -95,8 +124,21 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def metric_table(report: Mapping[str, Any], *, width: int = 900):
-    """DataTable: rows = heatmap, baselines, side-split rules; columns = metric per side."""
+def metric_datatable(report: Mapping[str, Any], *, width: int = 900):
+    """The validation metrics as a Bokeh table.
+
+    Parameters
+    ----------
+    report : mapping
+        A validation report (:func:`liqlab.stats.validate.metric_table` flattens it).
+    width : int
+        Width (px).
+
+    Returns
+    -------
+    bokeh.models.DataTable
+        Rows: heatmap, baselines, side-split rules; columns: metric per side (3 decimals, '-' when missing).
+    """
     from bokeh.models import ColumnDataSource, DataTable, TableColumn
 
     from liqlab.stats.validate import metric_table as flat
@@ -109,7 +151,21 @@ def metric_table(report: Mapping[str, Any], *, width: int = 900):
 
 
 def params_table(params: Mapping[str, Any], keys: Sequence[str] | None = None, *, width: int = 500):
-    """DataTable of parameter name → value (e.g. fitted HeatmapParams.to_dict())."""
+    """A Bokeh table of parameter name → value.
+
+    Parameters
+    ----------
+    params : mapping
+        E.g. a fitted ``HeatmapParams.to_dict()``.
+    keys : sequence of str, optional
+        The names shown, in order; default all.
+    width : int
+        Width (px).
+
+    Returns
+    -------
+    bokeh.models.DataTable
+    """
     from bokeh.models import ColumnDataSource, DataTable, TableColumn
 
     keys = list(keys) if keys is not None else list(params)
@@ -125,7 +181,21 @@ def params_table(params: Mapping[str, Any], keys: Sequence[str] | None = None, *
 
 
 def validation_layout(series: pd.DataFrame, report: Mapping[str, Any], *, predictor: str = "heatmap"):
-    """Sweeps over time for both sides, rank scatters, the metric table and the verdict."""
+    """Sweeps over time for both sides, rank scatters, the metric table and the verdict.
+
+    Parameters
+    ----------
+    series : pandas.DataFrame
+        Per-step series of the validation.
+    report : mapping
+        The validation report.
+    predictor : str
+        The predictor shown.
+
+    Returns
+    -------
+    bokeh.layouts.column
+    """
     from bokeh.layouts import column, row
     from bokeh.models import Div
 
@@ -133,4 +203,4 @@ def validation_layout(series: pd.DataFrame, report: Mapping[str, Any], *, predic
     figs = [sweeps_figure(series, s, predictor=predictor, synthetic=syn) for s in ("long", "short")]
     sc = row(*[scatter_figure(series, s, predictor=predictor, synthetic=syn) for s in ("long", "short")])
     verdict = Div(text=f"<b>Beyond the excursion baseline:</b> {report.get('verdict', '')}", width=900)
-    return column(*figs, sc, metric_table(report), verdict)
+    return column(*figs, sc, metric_datatable(report), verdict)

@@ -4,8 +4,8 @@
 parameter, named after it, default from :class:`liqlab.engine.params.HeatmapParams`, tooltip = its
 description) next to the static explorer of :mod:`liqlab.viz.plot` wrapped in ``jupyter_bokeh.BokehModel``.
 A change rebuilds with the engine (in a worker thread, debounced, newest request wins) and replaces
-the data of the EXISTING Bokeh sources in place (:func:`liqlab.viz.plot.explorer_state` built in the worker,
-copied by :func:`liqlab.viz.plot.update_explorer`): no new plot,
+the data of the EXISTING Bokeh sources in place (:func:`liqlab.viz.state.explorer_state` built in the worker,
+copied by :func:`liqlab.viz.explorer.update_explorer`): no new plot,
 zoom/pan kept, the browser-side sliders keep working on the new map. A bad combination shows one line
 in the panel and leaves the last good map on screen.
 
@@ -26,229 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = [
-    "CONTROLLED",
-    "DEBOUNCE_S",
-    "Explorer",
-    "bench_rebuild",
-    "explore",
-    "notebook_parameters",
-    "view_heatmap",
-]
+from liqlab._util import one_line
+from liqlab.viz.controls import (
+    CONTROLLED, NONE, NOTEBOOK, declared_parameters, default_export, export_parameters, make_controls,
+    params_from_controls,
+)
+from liqlab.viz.view import _build_key, view_heatmap
+
+__all__ = ["DEBOUNCE_S", "Explorer", "bench_rebuild", "explore"]
 
 #: Seconds a control must rest before a rebuild starts (rapid changes collapse into one rebuild).
 DEBOUNCE_S: float = 0.25
-
-#: Engine parameters (HeatmapParams fields) that have a control, in panel order.
-CONTROLLED: tuple[str, ...] = (
-    "venues", "start", "end", "side_split", "entry_price", "oi_decrease", "clearing", "margin_model",
-    "leverage_preset", "half_life_hours", "max_age_hours", "bin_width",
-)
-
-#: Choices of the max-age control (hours; None = never) and of the bin-width control (None = default).
-MAX_AGE_CHOICES: tuple[float, ...] = (6.0, 12.0, 24.0, 72.0, 168.0, 336.0, 720.0)
-BIN_WIDTH_CHOICES: dict[str, tuple[float, ...]] = {
-    "bp": (2.0, 5.0, 10.0, 20.0, 25.0, 50.0, 100.0),
-    "usd": (0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0),
-}
-
-#: Option value standing for None in a Dropdown (ipywidgets shows a None value as "nothing selected").
-NONE: str = "none"
-
-#: The notebook whose papermill parameters ``export`` writes (relative to the repository root).
-NOTEBOOK = "notebooks/02_heatmap.ipynb"
-
-
-# ------------------------------------------------------------------------------------- engine side
-
-
-def _build_key(params):
-    """``params`` with every field that a kernel-only re-run can change reset to its default: two
-    requests with the same key share the fine pass (``Heatmap.with_params`` covers the rest)."""
-    from liqlab.engine.params import HeatmapParams, param_info
-
-    d = HeatmapParams()
-    kernel = {k: getattr(d, k) for k, i in param_info().items() if i["rerun"] != "build"}
-    return dataclasses.replace(params, **kernel)
-
-
-def _kernel_changes(params) -> dict[str, Any]:
-    from liqlab.engine.params import param_info
-
-    return {k: getattr(params, k) for k, i in param_info().items() if i["rerun"] != "build"}
-
-
-#: Fields that decide the (time × price) grid size, hence the time step plot.prepare fits the map to.
-_GRID_FIELDS: tuple[str, ...] = ("time_step", "start", "end", "bin_width", "bin_unit", "price_range", "clearing")
-
-
-def _build(data, params, max_cells: int, hint: dict | None = None):
-    """The fitted all-venue heatmap for ``params``: build_heatmap, then plot.prepare's cell cap (which
-    rebuilds at a coarser time step when the map is too big). ``hint`` remembers that step per grid, so
-    the next build with the same grid goes straight to it (same numbers, one build instead of two)."""
-    from liqlab.viz import plot
-    from liqlab.engine.heatmap import build_heatmap
-
-    p = dataclasses.replace(params, venues=None)
-    grid = (tuple(getattr(p, f) for f in _GRID_FIELDS), max_cells)
-    step = hint.get(grid) if hint is not None else None
-    hm = build_heatmap(data, p if step is None else p.replace(time_step=step), progress=False)
-    fitted = plot.prepare(hm, data, max_cells).hm
-    if hint is not None:
-        hint.clear()
-        hint[grid] = fitted.params.time_step
-    return fitted
-
-
-def view_heatmap(data, params, max_cells: int | None = None, *, _cache: dict | None = None):
-    """The heatmap the explorer shows for ``params`` (HeatmapParams): ``build_heatmap`` over ALL venues
-    of ``data``, fitted under the browser cell cap by :func:`liqlab.viz.plot.prepare` (which may rebuild at a
-    coarser ``time_step``), then the venue selection applied with ``Heatmap.with_params`` (a kernel-only
-    re-run, so the price grid and the page's venue toggles stay those of all venues).
-
-    USD notional, time × price. ``_cache`` (dict) lets repeated calls reuse the fine pass when only
-    kernel-level parameters (half-life, preset, max age, venues, agreement) changed.
-    """
-    from liqlab.viz import plot
-
-    cap = plot.MAX_CELLS if max_cells is None else int(max_cells)
-    key = (_build_key(params), cap)
-    hit = None if _cache is None else _cache.get("fitted")
-    fitted = hit[1] if hit is not None and hit[0] == key else None
-    if fitted is None:
-        hint = _cache.setdefault("grid_step", {}) if _cache is not None else None
-        fitted = _build(data, params, cap, hint)
-        if _cache is not None:
-            _cache.pop("fitted", None)
-            _cache["fitted"] = (key, fitted)
-    changes = {k: v for k, v in _kernel_changes(params).items() if getattr(fitted.params, k) != v}
-    return fitted.with_params(**changes) if changes else fitted
-
-
-def notebook_parameters(params, dataset: str | os.PathLike | None = None, *, mapping: str | None = None,
-                        declared=None) -> dict[str, Any]:
-    """Papermill parameters for notebooks/02_heatmap.ipynb reproducing ``params`` (HeatmapParams).
-
-    Engine fields that differ from the HeatmapParams defaults, by their engine names, plus ``dataset``
-    (path), ``mapping`` (colour mapping, if given) and ``interactive: False`` (a scheduled run writes the
-    static explorer); YAML-safe values (inf → 'inf', tuples → lists). ``declared`` (names the notebook
-    declares): an engine value it cannot take raises ParameterError; optional extras it lacks are left out.
-    """
-    from liqlab.errors import ParameterError
-    from liqlab.engine.params import HeatmapParams
-
-    cur, dflt = params.to_dict(), HeatmapParams().to_dict()
-    out: dict[str, Any] = {}
-    if dataset is not None:
-        out["dataset"] = str(dataset)
-    out["interactive"] = False
-    if mapping is not None:
-        out["mapping"] = mapping
-    out.update({k: v for k, v in cur.items() if v != dflt[k]})
-    if declared is not None:
-        optional = ("interactive", "mapping")
-        missing = [k for k in out if k not in declared and k not in optional]
-        if missing:
-            raise ParameterError(f"export: {NOTEBOOK} declares no parameter {missing[0]!r} (declared: {sorted(declared)})")
-        out = {k: v for k, v in out.items() if k in declared}
-    return out
-
-
-def _default_export() -> Path:
-    """reports/explore of the repository checkout liqlab runs from, else of the working directory."""
-    repo = Path(__file__).resolve().parents[2]
-    base = repo if (repo / "pyproject.toml").is_file() else Path.cwd()
-    return base / "reports" / "explore"
-
-
-def _notebook_path() -> Path | None:
-    p = Path(__file__).resolve().parents[2] / NOTEBOOK
-    return p if p.is_file() else None
-
-
-def declared_parameters(notebook: str | os.PathLike | None = None) -> set[str] | None:
-    """Names the notebook's ``parameters`` cell declares (papermill.inspect_notebook); None without it."""
-    path = Path(notebook) if notebook is not None else _notebook_path()
-    if path is None or not path.is_file():
-        return None
-    import papermill
-
-    return set(papermill.inspect_notebook(str(path)))
-
-
-# ---------------------------------------------------------------------------------------- controls
-
-
-def _tooltip(name: str, info: dict) -> str:
-    unit = f" ({info['unit']})" if info.get("unit") else ""
-    return f"{name}: {info['description']}{unit}; default {info['default']!r}"
-
-
-def _fmt_hours(h: float) -> str:
-    return f"{h / 24:g} d" if h >= 24 and h % 24 == 0 else f"{h:g} h"
-
-
-def make_controls(params, venues: tuple[str, ...], data_range: tuple[str, str], mapping: str) -> dict[str, Any]:
-    """One ipywidget per engine parameter in CONTROLLED (description = the engine name, value from
-    ``params``, tooltip = the HeatmapParams description) plus ``colour_mapping`` (a view setting)."""
-    import ipywidgets as w
-
-    from liqlab.viz import plot
-    from liqlab.engine.params import LEVERAGE_PRESETS, param_info
-
-    info = param_info()
-    style = {"description_width": "120px"}
-    lay = w.Layout(width="310px")
-    c: dict[str, Any] = {}
-
-    def common(name):
-        return {"description": name, "tooltip": _tooltip(name, info[name]), "style": style, "layout": lay}
-
-    sel = list(venues) if params.venues is None else [v for v in venues if v in params.venues]
-    c["venues"] = w.SelectMultiple(options=list(venues), value=sel, rows=min(4, max(2, len(venues))), **common("venues"))
-    for name, placeholder in (("start", data_range[0]), ("end", data_range[1])):
-        c[name] = w.Text(value=getattr(params, name) or "", placeholder=f"{placeholder} (data {name})",
-                         continuous_update=False, **common(name))
-    for name in ("side_split", "entry_price", "oi_decrease", "clearing", "margin_model"):
-        c[name] = w.Dropdown(options=list(info[name]["choices"]), value=getattr(params, name), **common(name))
-    c["leverage_preset"] = w.Dropdown(options=list(LEVERAGE_PRESETS), value=params.leverage_preset, **common("leverage_preset"))
-    hl = float(params.half_life_hours)
-    c["half_life_hours"] = w.FloatSlider(value=hl if math.isfinite(hl) else 0.0, min=0.0,
-                                         max=max(720.0, hl if math.isfinite(hl) else 0.0), step=1.0,
-                                         readout_format=".0f", **common("half_life_hours"))
-    c["half_life_hours"].tooltip += " · 0 on the slider = no decay"
-    ages = sorted(set(MAX_AGE_CHOICES) | ({float(params.max_age_hours)} if params.max_age_hours is not None else set()))
-    c["max_age_hours"] = w.Dropdown(options=[("never", NONE)] + [(_fmt_hours(a), a) for a in ages],
-                                    value=NONE if params.max_age_hours is None else float(params.max_age_hours),
-                                    **common("max_age_hours"))
-    unit = params.bin_unit
-    widths = sorted(set(BIN_WIDTH_CHOICES[unit]) | ({float(params.bin_width)} if params.bin_width is not None else set()))
-    c["bin_width"] = w.Dropdown(options=[("default", NONE)] + [(f"{x:g} {unit}", x) for x in widths],
-                                value=NONE if params.bin_width is None else float(params.bin_width), **common("bin_width"))
-    c["colour_mapping"] = w.Dropdown(options=list(plot.MAPPINGS), value=mapping, description="colour_mapping",
-                                     tooltip="colour_mapping: USD → colour on one fixed scale (log, linear or "
-                                             "percentile); recoloured in the browser, no rebuild",
-                                     style=style, layout=lay)
-    return c
-
-
-def params_from_controls(base, values: dict[str, Any], all_venues: tuple[str, ...]):
-    """HeatmapParams = ``base`` with the control ``values`` applied (raises ParameterError naming the
-    parameter). venues: all selected → None; start/end: '' → None; half-life 0 → no decay."""
-    from liqlab.errors import ParameterError
-
-    v = {k: x for k, x in values.items() if not k.startswith("_")}
-    v.pop("colour_mapping", None)
-    sel = tuple(x for x in all_venues if x in tuple(v["venues"]))
-    if not sel:
-        raise ParameterError("venues: select at least one venue")
-    v["venues"] = None if len(sel) == len(all_venues) else sel
-    for name in ("start", "end"):
-        s = (v[name] or "").strip()
-        v[name] = s or None
-    hl = float(v["half_life_hours"])
-    v["half_life_hours"] = math.inf if hl <= 0 else hl
-    return base.replace(**v)
 
 
 # ---------------------------------------------------------------------------------------- explorer
@@ -269,25 +57,12 @@ class _Outcome:
     superseded: bool = False
 
 
-def _collection(data):
-    """A Collection from a Dataset, a Collection or a path (dataset directory or collection folder)."""
-    from liqlab.io.dataset import Collection, Dataset, load
-
-    if isinstance(data, (str, os.PathLike)):
-        data = load(data)
-    if isinstance(data, Dataset):
-        return Collection(datasets=(data,), path=data.path)
-    if isinstance(data, Collection):
-        return data
-    from liqlab.errors import ParameterError
-
-    raise ParameterError(f"data: need a Dataset, Collection or path, got {type(data).__name__}")
-
-
-def _one_line(exc: BaseException) -> str:
+def _panel_message(exc: BaseException) -> str:
+    """The panel's one-line message for a failed rebuild: liqlab's own errors as they are, anything else
+    marked as an internal error with its type."""
     from liqlab.errors import LiqlabError
 
-    msg = " ".join(str(exc).split())
+    msg = one_line(exc)
     return msg if isinstance(exc, LiqlabError) else f"internal error: {type(exc).__name__}: {msg}"
 
 
@@ -309,10 +84,11 @@ class Explorer:
         import ipywidgets as w
         from jupyter_bokeh.widgets import BokehModel
 
-        from liqlab.viz import plot
         from liqlab.engine.params import HeatmapParams
+        from liqlab.io.dataset import as_collection
+        from liqlab.viz import plot
 
-        self.data = _collection(data)
+        self.data = as_collection(data)
         self.dataset_path = getattr(self.data, "path", None)
         if self.dataset_path is None and isinstance(data, (str, os.PathLike)):
             self.dataset_path = Path(data)
@@ -342,7 +118,7 @@ class Explorer:
                               continuous_update=False, style={"description_width": "120px"}, layout=w.Layout(width="310px"))
         self.dataset.observe(self._on_control, names="value")
         self.status = w.HTML(value=self._status_html("ready", "ok"), layout=w.Layout(width="310px"))
-        self.export_path = w.Text(value=str(export_to or _default_export()), description="export to",
+        self.export_path = w.Text(value=str(export_to or default_export()), description="export to",
                                   tooltip="path stem: writes <stem>.html (standalone explorer) and <stem>.yaml "
                                           "(papermill -f parameters of notebook 02)",
                                   style={"description_width": "120px"}, layout=w.Layout(width="310px"))
@@ -385,13 +161,30 @@ class Explorer:
         return not self._idle.is_set()
 
     def values(self) -> dict[str, Any]:
-        """Current control values by engine parameter name (widget values; the NONE option → None)."""
+        """Current control values.
+
+        Returns
+        -------
+        dict
+            Value per engine parameter name of ``CONTROLLED`` (widget values; the NONE option → None).
+        """
         return {n: (None if self.controls[n].value == NONE else self.controls[n].value) for n in CONTROLLED}
 
     def request_rebuild(self, changed: str | None = None) -> int:
-        """Ask for a rebuild with the current control values; returns its generation number. Debounced
-        (``debounce`` s) unless synchronous; a newer request makes older results stale (dropped).
-        ``changed``: the control that moved (named in the message if the rebuild fails)."""
+        """Ask for a rebuild with the current control values.
+
+        Debounced (``debounce`` s) unless synchronous; a newer request makes older results stale (dropped).
+
+        Parameters
+        ----------
+        changed : str, optional
+            The control that moved (named in the message if the rebuild fails).
+
+        Returns
+        -------
+        int
+            The request's generation number.
+        """
         values = self.values()
         values["_dataset"] = self.dataset.value
         if changed is not None:
@@ -410,8 +203,20 @@ class Explorer:
         return gen
 
     def wait(self, timeout: float = 60.0) -> Explorer:
-        """Block until the latest requested rebuild is applied or failed (tests, scripts). Not from the
-        kernel's event-loop thread (the rebuild is applied there): RuntimeError."""
+        """Block until the latest requested rebuild is applied or failed (tests, scripts).
+
+        Not from the kernel's event-loop thread (the rebuild is applied there): RuntimeError.
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds to wait before TimeoutError.
+
+        Returns
+        -------
+        Explorer
+            ``self``.
+        """
         if self.synchronous:
             return self
         if self._on_loop_thread():
@@ -422,9 +227,21 @@ class Explorer:
         return self
 
     def export(self, stem: str | os.PathLike | None = None) -> tuple[Path, Path]:
-        """Write the current view as ``<stem>.html`` (standalone explorer, sliders working, BokehJS inline)
-        and the current parameters as ``<stem>.yaml`` (papermill ``-f`` file for notebook 02). Atomic
-        writes; returns (html, yaml)."""
+        """Write the current view as HTML and its parameters as YAML (atomic writes).
+
+        ``<stem>.html`` is the standalone explorer (sliders working, BokehJS inline); ``<stem>.yaml`` the
+        papermill ``-f`` file for notebook 02 (page-side half-life, weights and venues included).
+
+        Parameters
+        ----------
+        stem : str or os.PathLike, optional
+            Path without suffix (a .html/.yaml/.yml suffix is dropped); default the ``export to`` field.
+
+        Returns
+        -------
+        tuple of pathlib.Path
+            (html, yaml).
+        """
         import yaml
 
         from liqlab.io import atomic
@@ -437,7 +254,7 @@ class Explorer:
         html = stem.with_name(stem.name + ".html")
         ypath = stem.with_name(stem.name + ".yaml")
         plot.save_explorer(hm, html, self.data, max_cells=self.max_cells, **kw, **self._plot_kw)
-        nb = notebook_parameters(self._params_of(hm), self.dataset_path.resolve() if self.dataset_path else None,
+        nb = export_parameters(self._params_of(hm), self.dataset_path.resolve() if self.dataset_path else None,
                                  mapping=kw.get("mapping"), declared=declared_parameters())
         head = (f"# liqlab explorer view{' (SYNTHETIC data)' if hm.synthetic else ''}: "
                 f"papermill {NOTEBOOK} out.ipynb -f {ypath.name}\n")
@@ -445,7 +262,12 @@ class Explorer:
         return html, ypath
 
     def close(self) -> None:
-        """Stop the worker and (if it was started) the private event-loop thread; close the widgets."""
+        """Stop the worker and (if it was started) the private event-loop thread; close the widgets.
+
+        Returns
+        -------
+        None
+        """
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
@@ -576,7 +398,9 @@ class Explorer:
             data, cache, new = self.data, self._cache, None
             path = (values.get("_dataset") or "").strip()
             if path and path != self._dataset_text:  # the dataset control changed: load it here, in the worker
-                data = new = _collection(path)
+                from liqlab.io.dataset import as_collection
+
+                data = new = as_collection(path)
                 cache = {}
                 if tuple(data.venues) != self.venues:
                     values = dict(values, venues=list(data.venues))  # another venue set: all of them
@@ -599,7 +423,7 @@ class Explorer:
                             view_data_s=time.perf_counter() - t1)
         except Exception as exc:  # noqa: BLE001 - any failure becomes the one-line panel message
             self._last_exc = exc
-            msg, name = _one_line(exc), values.get("_changed")
+            msg, name = _panel_message(exc), values.get("_changed")
             if name and not msg.startswith(name):
                 msg = f"{name}={values.get('_changed_value')!r}: {msg}"
             return _Outcome(gen, error=msg, engine_s=time.perf_counter() - t0)
@@ -629,7 +453,7 @@ class Explorer:
                 self.stats["applied"] += 1
             except Exception as exc:  # noqa: BLE001
                 self._last_exc = exc
-                out = dataclasses.replace(out, error=_one_line(exc))
+                out = dataclasses.replace(out, error=_panel_message(exc))
             finally:
                 self._applying = False
         view_s = out.view_data_s + time.perf_counter() - t0
@@ -729,7 +553,7 @@ class Explorer:
                 return self._status_html(f"exported {html} and {ypath.name}", "ok")
             except Exception as exc:  # noqa: BLE001
                 self._last_exc = exc
-                return self._status_html(f"export failed: {_one_line(exc)}", "error")
+                return self._status_html(f"export failed: {_panel_message(exc)}", "error")
 
         if self.synchronous:
             self.status.value = work()
@@ -743,11 +567,23 @@ class Explorer:
 
 
 def explore(data, **params):
-    """The JupyterLab explorer: one ipywidgets layout (controls + the Bokeh explorer in a
-    ``jupyter_bokeh.BokehModel``). ``params``: HeatmapParams fields; Explorer options (``debounce``,
-    ``mapping``, ``max_cells``, ``export_to``, ``width``, ``height``) are passed through. Display it as a
-    cell's result after ``bokeh.io.output_notebook(resources=bokeh.resources.INLINE)``; the
-    :class:`Explorer` is at ``.explorer`` of the returned layout."""
+    """The JupyterLab explorer: controls + the Bokeh explorer in a ``jupyter_bokeh.BokehModel``.
+
+    Display it as a cell's result after ``bokeh.io.output_notebook(resources=bokeh.resources.INLINE)``.
+
+    Parameters
+    ----------
+    data : Dataset, Collection or path
+        The data.
+    **params
+        HeatmapParams fields; Explorer options (``debounce``, ``mapping``, ``max_cells``, ``export_to``,
+        ``width``, ``height``) are passed through.
+
+    Returns
+    -------
+    ipywidgets.HBox
+        The layout; the :class:`Explorer` is at its ``.explorer``.
+    """
     return Explorer(data, **params).widget
 
 
@@ -755,12 +591,29 @@ def explore(data, **params):
 
 
 def bench_rebuild(data=None, *, days: float = 30.0, repeats: int = 3, progress: bool = False) -> dict[str, Any]:
-    """Kernel-side rebuild time of the JupyterLab explorer (s): a control change → engine → the Bokeh
-    sources updated (synchronous, figures in the returned JSON-friendly dict; nothing printed).
+    """Kernel-side rebuild time of the JupyterLab explorer: a control change → engine → the Bokeh sources updated.
 
-    Two changes are timed, best of ``repeats``: ``side_split`` (a 'build' parameter: fine pass + kernel +
-    view) and ``half_life_hours`` (a 'kernel' parameter: step recursion + view). ``data`` default:
-    data/sample if present, else a fresh ``days``-day 3-venue simulation (1m bars, SYNTHETIC).
+    Synchronous; nothing printed. Two changes are timed, best of ``repeats``: ``side_split`` (a 'build'
+    parameter: fine pass + kernel + view) and ``half_life_hours`` (a 'kernel' parameter: step recursion +
+    view).
+
+    Parameters
+    ----------
+    data : Dataset, Collection or path, optional
+        Default data/sample if present, else a fresh ``days``-day 3-venue simulation (1m bars, SYNTHETIC).
+    days : float
+        Days of the fallback simulation.
+    repeats : int
+        Timings per change.
+    progress : bool
+        Progress bar of the fallback simulation.
+
+    Returns
+    -------
+    dict
+        JSON-friendly figures: ``seconds`` (best full rebuild, s), ``engine_seconds``, ``view_seconds``,
+        ``kernel_only_seconds``, ``first_view_seconds``, ``seconds_all``, sizes (``venues``, ``bars``,
+        ``shown_steps``, ``bins``, ``shown_time_step``), ``synthetic`` and ``target_seconds``.
     """
     import tempfile
 

@@ -12,7 +12,7 @@ import pytest
 
 from liqlab.io.dataset import Collection, Dataset, make_meta
 from liqlab.errors import DataError, ParameterError
-from liqlab.engine.heatmap import Heatmap, _agreement, build_heatmap
+from liqlab.engine.heatmap import Heatmap, build_heatmap
 from liqlab.engine.params import HeatmapParams, preset_weights
 from liqlab.io import tiers as tier_tables
 
@@ -260,7 +260,8 @@ def test_weighted_sums_and_agreement_do_not_depend_on_blocking(monkeypatch):
         monkeypatch.setattr(heatmap, "_BLOCK_ELEMS", block)
         np.testing.assert_array_equal(heatmap._weighted(layers, w, use_numba=False), ref)
         for thr, win in ((0.25, 1), (0.5, 0), (0.1, 3)):
-            np.testing.assert_array_equal(heatmap._agreement(vl, vs, thr, win), agreement_ref(thr, win))
+            np.testing.assert_array_equal(heatmap._agreement(vl, vs, thr, win, heatmap._block_rows(29)),
+                                          agreement_ref(thr, win))
     from liqlab.engine.fine_kernels import compiled
 
     if compiled("weighted") is not None:
@@ -430,20 +431,6 @@ def test_top_clusters_age_is_mean_age():
     j = len(h.times) - 1  # deposits at steps 0 (10 contracts) and 3 (20 contracts)
     expect = (10 * (j - 0) + 20 * (j - 3)) / 30 * 1.0
     assert top["age_hours"].iloc[0] == pytest.approx(expect, rel=1e-6)
-
-
-def test_agreement_flags_single_venue_clusters():
-    T, B = 2, 40
-    a = np.zeros((T, B), np.float32)
-    b = np.zeros((T, B), np.float32)
-    a[:, 10] = 100.0
-    b[:, 11] = 80.0  # neighbouring bin: the same cluster within the window
-    a[:, 30] = 90.0  # only venue a
-    z = np.zeros((T, B), np.float32)
-    ag = _agreement({"a": a, "b": b}, {"a": z, "b": z}, 0.25, 1)
-    assert ag[0, 10] == 2 and ag[0, 11] == 2 and ag[0, 30] == 1 and ag[0, 20] == 0
-    ag0 = _agreement({"a": a, "b": b}, {"a": z, "b": z}, 0.25, 0)
-    assert ag0[0, 10] == 1 and ag0[0, 11] == 1
 
 
 def test_band_brackets_every_preset(hm3):

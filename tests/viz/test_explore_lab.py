@@ -89,13 +89,13 @@ def read_array(drv, src: str, col: str) -> np.ndarray | None:
 
 def expected(data_path: Path, **params) -> np.ndarray:
     """(B, To) float32 long+short the explorer shows for ``params``, computed here with the engine."""
-    from liqlab.viz import plot
+    from liqlab.viz.view import fit_view
     from liqlab.io.dataset import load
     from liqlab.engine.heatmap import build_heatmap
 
     data = load(data_path)
     hm = build_heatmap(data, progress=False, **params)
-    v = plot.prepare(hm, data)  # the explorer's cell cap (may rebuild coarser) and float32
+    v = fit_view(hm, data)  # the explorer's cell cap (may rebuild coarser) and float32
     return np.stack([v.long, v.short])
 
 

@@ -1,4 +1,4 @@
-"""liqlab.viz.plot without a browser: colour mapping, the cell cap, the named models, the HTML file."""
+"""liqlab.viz.plot (explorer, state, figure, export) without a browser: the named models, the live update, the HTML file."""
 
 from __future__ import annotations
 
@@ -9,93 +9,13 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from liqlab.viz import plot
 from liqlab.errors import ParameterError
-
-finite_pos = st.floats(min_value=1e-3, max_value=1e12, allow_nan=False, allow_infinity=False)
-
-
-# ----------------------------------------------------------------------------------------- colours
-
-
-@settings(max_examples=60, deadline=None)
-@given(vals=st.lists(st.one_of(st.just(0.0), finite_pos), min_size=1, max_size=60),
-       vmax=finite_pos, mapping=st.sampled_from(["linear", "log", "percentile"]))
-def test_colour_levels_monotone_fixed_scale(vals, vmax, mapping):
-    v = np.asarray(vals, dtype=np.float32)
-    qs = plot.quantile_thresholds(v, None) if mapping == "percentile" else None
-    lev = plot.colour_levels(v, mapping, vmax, qs)
-    assert lev.dtype == np.int16 and lev.shape == v.shape
-    assert np.all((lev == -1) == (v <= 0))                    # transparent exactly where there is nothing
-    assert lev.max() <= plot.N_COLOURS - 1
-    pos = v > 0
-    order = np.argsort(v[pos], kind="stable")
-    assert np.all(np.diff(lev[pos][order]) >= 0)               # more notional never gets a lower colour
-    # same notional, same colour wherever it sits (fixed scale, no per-column normalisation)
-    shuffled = plot.colour_levels(v[::-1].copy(), mapping, vmax, qs)
-    assert np.array_equal(shuffled[::-1], lev)
-
-
-def test_colour_levels_values():
-    v = np.array([0.0, 1.0, 499.0, 500.0, 1000.0, 5000.0], dtype=np.float32)
-    lin = plot.colour_levels(v, "linear", 1000.0, n=4)
-    assert lin.tolist() == [-1, 0, 1, 2, 3, 3]
-    lg = plot.colour_levels(v, "log", 1000.0, n=3, log_range=1000.0)   # decades 1..10..100..1000
-    assert lg.tolist() == [-1, 0, 2, 2, 2, 2]
-    with pytest.raises(ParameterError, match="mapping"):
-        plot.colour_levels(v, "sqrt", 1.0)
-
-
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.one_of(st.just(0.0), finite_pos), min_size=0, max_size=200))
-def test_quantile_thresholds_sorted_and_from_data(vals):
-    v = np.asarray(vals, dtype=np.float32)
-    q = plot.quantile_thresholds(v, None, n=16)
-    assert q.shape == (15,)
-    if (v > 0).any():
-        assert np.all(np.diff(q) >= 0)
-        assert set(q.astype(np.float32)) <= set(v[v > 0])
-    else:
-        assert np.all(np.isinf(q))
-
-
-def test_rgba_image_sides_and_blend():
-    long = np.array([[0, 10, 0], [0, 0, 100]], dtype=np.float32)
-    short = np.array([[0, 0, 50], [0, 0, 100]], dtype=np.float32)
-    pal = plot.palettes()
-    img = plot.rgba_image(long, short, "linear", vmax=100.0)
-    assert img.dtype == np.uint32 and img.shape == long.shape
-    assert img[0, 0] == 0 and img[1, 1] == 0                       # transparent where empty
-    assert img[0, 1] in set(pal["long_u32"].tolist())              # long only: blue palette
-    assert img[0, 2] in set(pal["short_u32"].tolist())             # short only: red palette
-    assert (img[1, 2] >> 24) == 255 and img[1, 2] not in set(pal["long_u32"].tolist())
-    only_long = plot.rgba_image(long, short, "linear", vmax=100.0, layers="long")
-    assert only_long[0, 2] == 0 and only_long[0, 1] == img[0, 1]
-    blue = np.array([int(h[5:7], 16) - int(h[1:3], 16) for h in pal["long_hex"]])
-    red = np.array([int(h[1:3], 16) - int(h[5:7], 16) for h in pal["short_hex"]])
-    assert (blue >= 0).all() and (red >= 0).all()                   # long is blue, short is red
-
-
-def test_ticks_are_positions_with_usd_values():
-    pos, val = plot._ticks("log", 1e8, None)
-    assert pos[-1] == 1.0 and val[-1] == 1e8 and all(0 <= p <= 1 for p in pos)
-    assert np.allclose(np.diff(np.log10(val[:-1])), 1.0)
-    assert plot.usd(1.25e6) == "$1.2M" and plot.usd(35_000) == "$35k" and plot.usd(950) == "$950"
+from liqlab.viz import plot
+from liqlab.viz.view import times_ms
 
 
 # ------------------------------------------------------------------------------------ heatmap views
-
-
-@pytest.fixture(scope="module")
-def small(small_sim):
-    from liqlab.io.dataset import load
-    from liqlab.engine.heatmap import build_heatmap
-
-    data = load(small_sim)
-    return build_heatmap(data, progress=False), data
 
 
 def _named(layout, name):
@@ -139,29 +59,6 @@ def test_explorer_without_data_has_price_line_only(small):
     assert lay.select_one({"name": "price"}) is None and lay.select_one({"name": "liquidations"}) is None
     line = _named(lay, "price_line")
     np.testing.assert_allclose(line.data["close"], hm.close)
-
-
-def test_cap_shows_every_nth_snapshot_without_data(small):
-    hm, _ = small
-    T, B = hm.long.shape
-    view = plot.prepare(hm, None, max_cells=B * (T // 4))
-    assert view.stride >= 4 and view.offset == (T - 1) % view.stride
-    assert view.long.shape[1] * B <= B * (T // 4) + B
-    np.testing.assert_array_equal(view.long[:, -1], hm.long[-1].astype(np.float32))   # the latest is kept
-    assert f"one 1h snapshot in {view.stride}" in view.note
-    lay = plot.explorer(hm, max_cells=B * (T // 4))
-    assert "snapshot in" in _named(lay, "note").text and _named(lay, "grid").data["stride"][0] == view.stride
-
-
-def test_cap_rebuilds_coarser_with_data(small):
-    hm, data = small
-    T, B = hm.long.shape
-    view = plot.prepare(hm, data, max_cells=B * (T // 3))
-    assert view.stride == 1 and view.hm.params.step_hours >= 3 * hm.params.step_hours
-    assert view.long.size <= B * (T // 3)
-    assert "coarsened" in view.note
-    with pytest.raises(ParameterError, match="max_cells"):
-        plot.prepare(hm, data, max_cells=B - 1)
 
 
 def test_heatmap_figure_static(small):
@@ -257,7 +154,7 @@ def test_update_explorer_shows_what_a_fresh_explorer_shows(small, mapping, layer
 
     assert set(pm) == set(fresh)
     sources = sorted(n for n, m in fresh.items() if type(m).__name__ == "ColumnDataSource")
-    assert set(plot.SOURCES) <= set(sources)
+    assert set(plot.BOKEH_SOURCES) <= set(sources)
     for n in sources:
         got, want = pm[n].data, fresh[n].data
         assert set(got) == set(want), n
@@ -274,7 +171,7 @@ def test_update_explorer_shows_what_a_fresh_explorer_shows(small, mapping, layer
     assert {n: pm[n].properties_with_values() for n in kept} == kept     # the page's colour choices stay
     # the update did change the page (hm2 differs from hm1 in every respect compared above)
     assert not pm["venue_binanceusdm"].active and pm["half_life"].value == 12.0 and "coarsened" not in pm["note"].text
-    assert pm["time_marker"].location == plot._times_ms(hm2.times)[-1]
+    assert pm["time_marker"].location == times_ms(hm2.times)[-1]
 
 
 def test_explorer_state_fills_the_explorer(small):
@@ -306,14 +203,3 @@ def test_plot_import_is_light():
     assert json.loads(out.stdout) == []
 
 
-def test_price_bars_aggregate_steps(small):
-    hm, data = small
-    times_ms = plot._times_ms(hm.times)
-    bars = plot.price_bars(data, times_ms, hm.params.step_hours, "bybit")
-    o = data["bybit"].ohlcv
-    ts = plot._times_ms(o["ts"])
-    j = len(bars["t"]) // 2
-    end = bars["t"][j] + hm.params.step_hours * 1.8e6
-    sel = (ts >= end - hm.params.step_hours * 3.6e6) & (ts < end)
-    assert bars["high"][j] == o["high"].to_numpy()[sel].max() and bars["low"][j] == o["low"].to_numpy()[sel].min()
-    assert bars["open"][j] == o["open"].to_numpy()[sel][0] and bars["close"][j] == o["close"].to_numpy()[sel][-1]

@@ -31,7 +31,7 @@ def test_layout_is_a_bokeh_model_marked_synthetic(validation):
 
 
 def test_tables_hold_every_predictor_and_param(validation):
-    t = VP.metric_table(validation.report)
+    t = VP.metric_datatable(validation.report)
     assert t.source.data["predictor"][0] == "heatmap"
     assert len(t.source.data["predictor"]) == 1 + len(validation.report["baselines"])
     p = VP.params_table({"half_life_hours": 72.0, "leverages": [5, 10]})

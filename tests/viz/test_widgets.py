@@ -15,8 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from liqlab.viz import widgets as ex_mod
+from liqlab.viz import controls
 from liqlab.viz import plot
+from liqlab.viz import widgets as ex_mod
+from liqlab.viz.view import fit_view
 from liqlab.errors import ParameterError
 from liqlab.engine.heatmap import build_heatmap
 from liqlab.engine.params import LEVERAGE_PRESETS, HeatmapParams, param_info
@@ -35,14 +37,14 @@ def data(small_sim):
 
 def expected_view(data, params: HeatmapParams, max_cells: int = plot.MAX_CELLS):
     """The engine's numbers for ``params`` after the explorer's cell cap and float32 (independent path:
-    build_heatmap → plot.prepare; a venue subset is a kernel re-run on the all-venue build)."""
+    build_heatmap → fit_view; a venue subset is a kernel re-run on the all-venue build)."""
     import dataclasses
 
     hm = build_heatmap(data, dataclasses.replace(params, venues=None), progress=False)
-    hm = plot.prepare(hm, data, max_cells).hm
+    hm = fit_view(hm, data, max_cells).hm
     if params.venues is not None:
         hm = hm.with_params(venues=params.venues)
-    return plot.prepare(hm, data, max_cells)
+    return fit_view(hm, data, max_cells)
 
 
 def page(ex):
@@ -93,8 +95,8 @@ def test_controls_named_after_engine_parameters_with_defaults_and_tooltips(data)
     ex = ex_mod.Explorer(data, synchronous=True)
     try:
         info, d = param_info(), HeatmapParams()
-        assert set(ex_mod.CONTROLLED) <= set(info)
-        for name in ex_mod.CONTROLLED:
+        assert set(controls.CONTROLLED) <= set(info)
+        for name in controls.CONTROLLED:
             c = ex.controls[name]
             assert c.description == name
             assert info[name]["description"] in c.tooltip
@@ -477,8 +479,8 @@ def test_export_includes_changes_made_in_the_page(data, tmp_path):
     margin=st.sampled_from(param_info()["margin_model"]["choices"]),
     preset=st.sampled_from(tuple(LEVERAGE_PRESETS)),
     hl=st.integers(0, 720),
-    age=st.sampled_from((None,) + ex_mod.MAX_AGE_CHOICES),
-    bw=st.sampled_from((None,) + ex_mod.BIN_WIDTH_CHOICES["bp"]),
+    age=st.sampled_from((None,) + controls.MAX_AGE_CHOICES),
+    bw=st.sampled_from((None,) + controls.BIN_WIDTH_CHOICES["bp"]),
     venues=st.lists(st.sampled_from(("binanceusdm", "bybit", "okx")), min_size=1, unique=True),
 )
 def test_control_values_round_trip_through_the_exported_parameters(split, entry, oi, clearing, margin, preset, hl,
@@ -487,19 +489,19 @@ def test_control_values_round_trip_through_the_exported_parameters(split, entry,
     values = {"venues": venues, "start": "", "end": "", "side_split": split, "entry_price": entry, "oi_decrease": oi,
               "clearing": clearing, "margin_model": margin, "leverage_preset": preset, "half_life_hours": float(hl),
               "max_age_hours": age, "bin_width": bw}
-    p = ex_mod.params_from_controls(HeatmapParams(), values, all_v)
+    p = controls.params_from_controls(HeatmapParams(), values, all_v)
     assert (p.half_life_hours == math.inf) == (hl == 0)
     assert (p.venues is None) == (len(venues) == 3)
-    nb = ex_mod.notebook_parameters(p, "/x/y")
+    nb = controls.export_parameters(p, "/x/y")
     back = HeatmapParams.from_dict({k: v for k, v in nb.items() if k in param_info()})
     assert back == p
 
 
-def test_notebook_parameters_refuses_names_the_notebook_does_not_declare():
+def test_export_parameters_refuses_names_the_notebook_does_not_declare():
     p = HeatmapParams(side_split="taker")
-    assert ex_mod.notebook_parameters(p, None, mapping="log", declared={"side_split", "dataset"}) == {"side_split": "taker"}
+    assert controls.export_parameters(p, None, mapping="log", declared={"side_split", "dataset"}) == {"side_split": "taker"}
     with pytest.raises(ParameterError, match="side_split"):
-        ex_mod.notebook_parameters(p, None, declared={"dataset"})
+        controls.export_parameters(p, None, declared={"dataset"})
 
 
 def test_bench_rebuild_reports_the_rebuild_figures(data):
