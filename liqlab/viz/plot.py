@@ -280,7 +280,7 @@ def prepare(hm, data=None, max_cells: int = MAX_CELLS) -> View:
 
 
 def _venue_replays(replay) -> list[tuple[str, Any]]:
-    """[(venue, VenueReplay)] from a Replay (``venues`` as dict or sequence of objects with ``.venue``)."""
+    """[(venue, VenueSteps)] from the step inputs (``venues`` as dict or sequence of objects with ``.venue``)."""
     v = getattr(replay, "venues", None)
     if isinstance(v, dict):
         return list(v.items())
