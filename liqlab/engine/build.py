@@ -154,12 +154,8 @@ def build_meta(coll, p: HeatmapParams, grid: Grid, venues: list[VenueSteps], not
 
     Parameters
     ----------
-    coll : Collection
-        The selected data.
-    p : HeatmapParams
-        The build's parameters.
-    grid : Grid
-        The shared grid.
+    coll, p, grid
+        The selected data, the parameters and the shared grid, as for :func:`fine_passes`.
     venues : list of VenueSteps
         The built venues.
     notes : dict[str, str]

@@ -561,19 +561,16 @@ class Heatmap:
 
     @classmethod
     def load(cls, path, *, use_numba: bool | None = None) -> "Heatmap":
-        """Read a file written by :meth:`save` (layers recomputed from the step inputs).
+        """Read a file written by :meth:`save`: :func:`liqlab.engine.store.load_heatmap`.
 
         Parameters
         ----------
-        path : str or os.PathLike
-            The ``.npz`` file.
-        use_numba : bool or None
-            True/False forces the numba kernels; None = numba unless ``LIQLAB_NO_NUMBA`` is set.
+        path, use_numba
+            The ``.npz`` file; the kernel choice for re-running the layers (as in :func:`build_heatmap`).
 
         Returns
         -------
         Heatmap
-            See :func:`liqlab.engine.store.load_heatmap`.
         """
         from liqlab.engine.store import load_heatmap
 
