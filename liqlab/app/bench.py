@@ -123,7 +123,8 @@ def _heatmap_bytes(h) -> int:
 
 
 def _year_case(n_bars: int, *, n_bins: int, repeats: int, use_numba: bool | None, label: str) -> dict[str, Any]:
-    from liqlab.engine.heatmap import build_heatmap, fine_pass
+    from liqlab.engine.fine import fine_pass
+    from liqlab.engine.heatmap import build_heatmap
     from liqlab.engine.kernel import max_age_steps, run_steps
 
     ds = synthetic_dataset(n_bars)
@@ -139,7 +140,7 @@ def _year_case(n_bars: int, *, n_bins: int, repeats: int, use_numba: bool | None
     del h
     step_ns = int(round(p.step_hours * 3600e9))
     t0 = int(ds.ohlcv["ts"].iloc[0].value) // step_ns * step_ns     # build_heatmap's time origin
-    fine_med = _timed(lambda: fine_pass(ds, p, t0, T, edges, [], use_numba=use_numba), repeats)[0]
+    fine_med = _timed(lambda: fine_pass(ds, p, t0, T, edges, use_numba=use_numba), repeats)[0]
     A = max_age_steps(p.max_age_hours, p.step_hours)
     kern_med = _timed(lambda: run_steps(rv, w, p.half_life_hours, A, p.oi_decrease, use_numba=use_numba,
                                         half_life_exponent=p.half_life_exponent), repeats)[0]
@@ -158,9 +159,10 @@ def _year_case(n_bars: int, *, n_bins: int, repeats: int, use_numba: bool | None
 
 
 def _numba_used(use_numba: bool | None) -> bool:
-    from liqlab.engine.kernel import _want_numba, numba_available
+    from liqlab._jit import want_numba
+    from liqlab.engine.kernel import numba_available
 
-    return bool(_want_numba(use_numba) and numba_available())
+    return bool(want_numba(use_numba) and numba_available())
 
 
 def _three_venues(days: float):

@@ -1,18 +1,20 @@
-"""numba kernels of ``build_heatmap`` outside the step recursion; their numpy twins live in liqlab/heatmap.py.
+"""numba kernels of ``build_heatmap`` outside the step recursion, beside the names of their numpy twins.
 
-- ``deposits``: one side's open-interest deposits → the step-CSR of fresh levels, the job of
-  ``heatmap._deposits_numpy`` (LP range per layer and size node → overlap with the price bins →
-  clearing within the step → sum per (step, layer, bin)). Per cell, the range entries are added in row
-  order, then the point entries (zero-width LP ranges) in row order, as ``np.bincount`` does there.
-- ``search``: ``np.searchsorted`` for needles that come in a slowly moving order (bar lows/highs): a
-  short walk from the previous answer, a bisection when that fails.
-- ``weighted``: the assembly's Σ_k w_k·layers[k] (float64), layers in order from 0, as
+- ``_deposit_loop``: one side's open-interest deposits → the step-CSR of fresh levels, the job of
+  :func:`liqlab.engine.deposits.deposits_numpy` (LP range per layer and size node → overlap with the
+  price bins → clearing within the step → sum per (step, layer, bin)). Per cell, the range entries are
+  added in row order, then the point entries (zero-width LP ranges) in row order, as ``np.bincount``
+  does there.
+- ``_search_loop``: ``np.searchsorted`` for needles that come in a slowly moving order (bar lows/highs):
+  a short walk from the previous answer, a bisection when that fails.
+- ``_weighted_loop``: the assembly's Σ_k w_k·layers[k] (float64), layers in order from 0, as
   ``heatmap._weighted``.
 
 Each performs the same float64 operations in the same order as its twin, so both give the same arrays
-(tests compare them with ``assert_array_equal``). Nothing is compiled at import: ``compiled(name)``
-compiles on first use (``cache=True``); heatmap selects it like the step recursion
-(:func:`liqlab.engine.kernel._want_numba`: ``use_numba``, ``LIQLAB_NO_NUMBA=1``).
+(tests compare them with ``assert_array_equal``). Nothing is compiled at import: :func:`compiled_loop`
+compiles on first use through the one numba shim, :func:`liqlab._jit.compiled` (``use_numba``,
+``LIQLAB_NO_NUMBA=1``); ``deposits``, ``search`` and ``weighted`` call a compiled loop with the arrays
+it needs.
 """
 
 from __future__ import annotations
@@ -21,10 +23,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["compiled", "deposits", "search", "weighted"]
+from liqlab._jit import compiled
 
-_FUNCS: dict[str, Callable] = {}
-_ERRS: dict[str, str] = {}
+__all__ = ["compiled_loop", "deposits", "search", "weighted"]
 
 
 def _deposit_loop(j_obs, amount, e_lo, e_hi, thr, is_long, a_kq, b_kq, q_w, Q, edges, T):  # pragma: no cover - compiled
@@ -203,28 +204,42 @@ def _weighted_loop(layers, w, out):  # pragma: no cover - compiled
 _LOOPS = {"deposits": _deposit_loop, "search": _search_loop, "weighted": _weighted_loop}
 
 
-def compiled(name: str) -> Callable | None:
-    """The compiled kernel ``name`` ('deposits', 'search', 'weighted'; cache=True), or None when numba is
-    missing or fails to compile it."""
-    if name in _FUNCS or name in _ERRS:
-        return _FUNCS.get(name)
-    try:
-        import numba
+def compiled_loop(name: str, use_numba: bool | None = None) -> Callable | None:
+    """A loop of this module compiled by numba, or None (the numpy twin runs).
 
-        _FUNCS[name] = numba.njit(cache=True, nogil=True)(_LOOPS[name])
-    except Exception as exc:  # noqa: BLE001 - fall back to numpy, remember why
-        _ERRS[name] = f"{type(exc).__name__}: {exc}"
-    return _FUNCS.get(name)
+    Parameters
+    ----------
+    name : str
+        ``'deposits'``, ``'search'`` or ``'weighted'``.
+    use_numba : bool or None
+        True/False forces the choice; None = numba unless ``LIQLAB_NO_NUMBA`` is set.
+
+    Returns
+    -------
+    callable or None
+        The compiled loop (cached on disk and per process), or None when numba is unwanted, missing or
+        fails to compile it.
+    """
+    return compiled(_LOOPS[name], use_numba=use_numba)
 
 
 def deposits(fn: Callable, j_obs: np.ndarray, amount: np.ndarray, e_lo: np.ndarray, e_hi: np.ndarray, thr: np.ndarray,
              is_long: bool, a: np.ndarray, b: np.ndarray, q_w: np.ndarray, edges: np.ndarray, T: int):
-    """``heatmap._deposits_numpy`` with the compiled 'deposits' kernel ``fn`` (same arguments, same arrays).
+    """:func:`liqlab.engine.deposits.deposits_numpy` with the compiled 'deposits' loop ``fn``.
 
-    Per deposit i (n,), sorted by step ``j_obs``: ``amount`` USD per layer (unweighted), entry range
-    ``e_lo``..``e_hi`` (USD), ``thr`` the clearing threshold of its step's later bars (long: bins ≥ thr
-    cleared; short: ≤ thr). ``a``, ``b`` (K, Q): LP = a·entry + b; ``q_w`` (Q,) size-node shares;
-    ``edges`` (B+1,). Returns ((ptr int64 (T+1,), k int32, b int32, v float64), dropped (K,) USD).
+    Parameters
+    ----------
+    fn : callable
+        ``compiled_loop('deposits')``.
+    j_obs, amount, e_lo, e_hi, thr, is_long, a, b, q_w, edges, T
+        As for ``deposits_numpy``; the deposits sorted by step ``j_obs``.
+
+    Returns
+    -------
+    csr : tuple of numpy.ndarray
+        (ptr int64 (T+1,), k int32, b int32, v float64 USD) by step, the numpy twin's arrays.
+    dropped : numpy.ndarray
+        (K,) float64 USD deposited off the grid.
     """
     f64 = lambda x: np.ascontiguousarray(x, dtype=np.float64)  # noqa: E731
     ptr, k, bb, v, dropped = fn(
@@ -235,15 +250,46 @@ def deposits(fn: Callable, j_obs: np.ndarray, amount: np.ndarray, e_lo: np.ndarr
 
 
 def search(fn: Callable, a: np.ndarray, x: np.ndarray, side: str) -> np.ndarray:
-    """``np.searchsorted(a, x, side)`` (int64, x.shape) with the compiled 'search' kernel ``fn``; ``a``
-    sorted without NaN; fast when consecutive ``x`` are close."""
+    """``np.searchsorted(a, x, side)`` with the compiled 'search' loop ``fn``; fast when consecutive ``x`` are close.
+
+    Parameters
+    ----------
+    fn : callable
+        ``compiled_loop('search')``.
+    a : numpy.ndarray
+        (B,) sorted, without NaN (bin centres, USD).
+    x : numpy.ndarray
+        (n,) needles (prices, USD; NaN sorts last).
+    side : str
+        ``'left'`` or ``'right'``.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n,) int64 insertion points.
+    """
     out = np.empty(len(x), dtype=np.int64)
     fn(np.ascontiguousarray(a, dtype=np.float64), np.ascontiguousarray(x, dtype=np.float64), side == "right", out)
     return out
 
 
 def weighted(fn: Callable, layers: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Σ_k w_k·layers[k] (T, B) float64 for layers (K, T, B) with the compiled 'weighted' kernel ``fn``."""
+    """Σ_k w_k·layers[k] with the compiled 'weighted' loop ``fn``.
+
+    Parameters
+    ----------
+    fn : callable
+        ``compiled_loop('weighted')``.
+    layers : numpy.ndarray
+        (K, T, B) float32 USD per leverage layer, time × price.
+    w : numpy.ndarray
+        (K,) layer weights.
+
+    Returns
+    -------
+    numpy.ndarray
+        (T, B) float64 USD.
+    """
     out = np.empty(layers.shape[1:], dtype=np.float64)
     fn(np.ascontiguousarray(layers), np.ascontiguousarray(w, dtype=np.float64), out)
     return out

@@ -21,19 +21,30 @@ half_life for every layer unless ``half_life_exponent`` ≠ 0) and f_{k,j} = d_k
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
-__all__ = ["run_steps", "numba_available", "decay_factor", "layer_decay", "max_age_steps", "LEVERAGE_REF"]
+from liqlab._jit import compiled
 
-_NUMBA_FUNC = None
-_NUMBA_ERR: str | None = None
+__all__ = ["run_steps", "numba_available", "decay_factor", "layer_decay", "max_age_steps", "LEVERAGE_REF"]
 
 
 def decay_factor(step_hours: float, half_life_hours: float) -> float:
-    """Per-step decay multiplier d = 2^(−step/half_life) (1.0 for an infinite half-life)."""
+    """Per-step decay multiplier d = 2^(−step/half_life).
+
+    Parameters
+    ----------
+    step_hours : float
+        Step length (hours).
+    half_life_hours : float
+        Half-life (hours; ``inf`` = no decay).
+
+    Returns
+    -------
+    float
+        d in (0, 1] (1.0 for an infinite half-life).
+    """
     return float(2.0 ** (-float(step_hours) / float(half_life_hours)))
 
 
@@ -42,9 +53,25 @@ LEVERAGE_REF = 10.0
 
 
 def layer_decay(step_hours: float, half_life_hours: float, leverages, half_life_exponent: float = 0.0) -> np.ndarray:
-    """Per-layer decay multipliers (K,): d_k = 2^(−step / (half_life·(L_k/10)^(−γ))), γ = half_life_exponent.
+    """Per-layer decay multipliers d_k = 2^(−step / (half_life·(L_k/10)^(−γ))), γ = half_life_exponent.
 
     γ = 0: every layer decays with ``half_life_hours``; γ > 0: high-leverage layers decay faster.
+
+    Parameters
+    ----------
+    step_hours : float
+        Step length (hours).
+    half_life_hours : float
+        Half-life of a 10x layer (hours).
+    leverages : array_like
+        (K,) layer leverages.
+    half_life_exponent : float
+        γ.
+
+    Returns
+    -------
+    numpy.ndarray
+        (K,) float64.
     """
     lev = np.asarray(leverages, dtype=np.float64)
     out = np.empty(lev.shape[0], dtype=np.float64)
@@ -55,21 +82,34 @@ def layer_decay(step_hours: float, half_life_hours: float, leverages, half_life_
 
 
 def max_age_steps(max_age_hours: float | None, step_hours: float) -> int:
-    """Max age in whole output steps (0 = none): round(max_age/step), at least 1."""
+    """Max age in whole output steps: round(max_age/step), at least 1.
+
+    Parameters
+    ----------
+    max_age_hours : float or None
+        Max age (hours); None = no max age.
+    step_hours : float
+        Step length (hours).
+
+    Returns
+    -------
+    int
+        Steps (0 = none).
+    """
     if max_age_hours is None:
         return 0
     return max(1, int(round(float(max_age_hours) / float(step_hours))))
 
 
-def _want_numba(use_numba: bool | None) -> bool:
-    if use_numba is None:
-        return os.environ.get("LIQLAB_NO_NUMBA", "").strip() not in ("1", "true", "yes")
-    return bool(use_numba)
-
-
 def numba_available() -> bool:
-    """True if the numba kernel compiles/loads here (it is cached on disk after the first compile)."""
-    return _get_numba() is not None
+    """Whether the numba step recursion compiles (or loads from its disk cache) here.
+
+    Returns
+    -------
+    bool
+        False when numba is missing or fails on the kernel; the numpy twin then runs.
+    """
+    return compiled(_side_loop, use_numba=True) is not None
 
 
 def run_steps(
@@ -85,13 +125,34 @@ def run_steps(
     sides: tuple[str, ...] = ("long", "short"),
     half_life_exponent: float = 0.0,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Run the step recursion for one venue's replay.
+    """Run the step recursion for one venue's step inputs.
 
-    ``rv``: a VenueReplay (fresh_long/fresh_short CSR, lo, hi, g, rm_long, rm_short, shift, and
-    ``n_bins``/``step_hours`` unless given). ``weights`` (K,) are only used by ``highest_leverage``.
-    ``half_life_exponent`` γ gives layer k the half-life ``half_life_hours·(L_k/10)^(−γ)`` (see layer_decay).
-    Returns ``(long_layers, short_layers)``, each (K, T, B) float32 USD (unweighted per layer);
-    a side not in ``sides`` is returned as None.
+    Parameters
+    ----------
+    rv : VenueSteps or an object with its fields
+        fresh_long/fresh_short CSR, lo, hi, g, rm_long, rm_short, shift, and ``n_bins``/``step_hours``
+        unless given (``leverages`` too; 10x layers when absent).
+    weights : array_like
+        (K,) layer weights, used only by ``highest_leverage``.
+    half_life_hours : float
+        Half-life of a 10x layer (hours).
+    max_age_steps : int
+        Max age in steps (0 = none).
+    oi_decrease : str
+        ``'proportional'``, ``'highest_leverage'`` or ``'ignore'``.
+    step_hours, n_bins : optional
+        Override ``rv.step_hours`` (hours) and ``rv.n_bins``.
+    use_numba : bool or None
+        True/False forces the kernel; None = numba unless ``LIQLAB_NO_NUMBA`` is set.
+    sides : tuple of str
+        Sides to run.
+    half_life_exponent : float
+        γ: layer k's half-life is ``half_life_hours·(L_k/10)^(−γ)`` (see :func:`layer_decay`).
+
+    Returns
+    -------
+    long_layers, short_layers : numpy.ndarray or None
+        (K, T, B) float32 USD per layer (unweighted), time × price; None for a side not in ``sides``.
     """
     w = np.ascontiguousarray(weights, dtype=np.float64)
     K = int(w.shape[0])
@@ -106,7 +167,7 @@ def run_steps(
     T = int(g.shape[0])
     shift = np.ascontiguousarray(rv.shift, dtype=np.int64)
     cs = np.cumsum(shift)
-    fn = _get_numba() if _want_numba(use_numba) else None
+    fn = compiled(_side_loop, use_numba=use_numba)
     results: list[np.ndarray | None] = []
     for side in ("long", "short"):
         if side not in sides:
@@ -295,17 +356,3 @@ def _side_loop(ptr, kk, bb, vv, thr, is_long, g, rm, shift, cs, w, order, d, A, 
             for b in range(B):
                 out[k, j, b] = X[k, b]
 
-
-def _get_numba():
-    """The compiled kernel (cache=True), or None when numba is missing or fails to compile."""
-    global _NUMBA_FUNC, _NUMBA_ERR
-    if _NUMBA_FUNC is not None or _NUMBA_ERR is not None:
-        return _NUMBA_FUNC
-    try:
-        import numba
-
-        _NUMBA_FUNC = numba.njit(cache=True, nogil=True)(_side_loop)
-    except Exception as exc:  # noqa: BLE001 - fall back to numpy, remember why
-        _NUMBA_ERR = f"{type(exc).__name__}: {exc}"
-        _NUMBA_FUNC = None
-    return _NUMBA_FUNC

@@ -49,7 +49,18 @@ _VENUE_MODEL = {"binanceusdm": "binance", "binancecoinm": "binance", "bybit": "b
 
 
 def model_for_venue(venue: str) -> str:
-    """Margin model of a venue: binanceusdm/binancecoinm → 'binance', bybit → 'bybit', okx → 'okx'."""
+    """The margin formula a venue uses.
+
+    Parameters
+    ----------
+    venue : str
+        A ccxt id or alias (binanceusdm/binancecoinm, bybit, okx).
+
+    Returns
+    -------
+    str
+        'binance', 'bybit' or 'okx'; an unknown venue raises ParameterError.
+    """
     v = canonical_venue(venue)
     if v is None:
         raise ParameterError(f"unknown venue {venue!r} for a margin model; known: binanceusdm, bybit, okx")
@@ -57,7 +68,18 @@ def model_for_venue(venue: str) -> str:
 
 
 def parse_side(side: Any) -> np.ndarray:
-    """'long'/'short' (or 'buy'/'sell'), +1/−1, or an array of them → float array of ±1."""
+    """Position sides as ±1.
+
+    Parameters
+    ----------
+    side : str, number or array_like
+        'long'/'short' (or 'buy'/'sell'), +1/−1, or an array of them.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 of ±1 (long = +1), the shape of ``side``; anything else raises ParameterError.
+    """
     a = np.asarray(side)
     if a.dtype.kind in "USOT":
         low = np.char.lower(np.char.strip(a.astype(str)))
@@ -173,13 +195,37 @@ def lp_affine(leverage: float | np.ndarray, side: Any, *, model: str = "binance"
               tiers: TierTable | float | None = None, notional: float | np.ndarray | None = None,
               tier: int | np.ndarray | None = None, fee_rate: float | np.ndarray = 0.0,
               funding: float | np.ndarray = 0.0, over_max: str = "nan") -> tuple[np.ndarray, np.ndarray]:
-    """(a, b) with LP = a·entry + b (USD) for linear contracts, broadcast over leverage/side/notional.
+    """The liquidation price of linear contracts as an affine function of entry: LP = a·entry + b (USD).
 
     The tier is ``tier`` (0-based index) if given, else the bracket of ``notional`` (USD) — for 'binance'
     re-selected at the liquidation notional N·a (entry-independent, so the result is exact for any entry) —
     else tier 0 with no maintenance-amount term. Leverage above the entry tier's max leverage → NaN
     (``over_max='nan'``) or clipped to it (``'clip'``); notional at or beyond the table's cap → NaN.
     b is 0 for a fixed USD notional (kept so callers need not special-case).
+
+    Parameters
+    ----------
+    leverage : float or array_like
+        Leverage(s), ≥ 1.
+    side : str, number or array_like
+        See :func:`parse_side`.
+    model : str
+        'binance', 'bybit', 'okx' or 'flat'.
+    tiers : TierTable, float or None
+        The tier table, a flat maintenance margin rate, or None (the model's default).
+    notional : float or array_like, optional
+        Position notional (USD), selecting the tier.
+    tier : int or array_like, optional
+        0-based tier index (instead of ``notional``).
+    fee_rate, funding : float or array_like
+        Fractions of notional added to the maintenance requirement.
+    over_max : str
+        'nan' or 'clip' for a leverage above the tier's maximum.
+
+    Returns
+    -------
+    a, b : numpy.ndarray
+        float64, broadcast over leverage × side × notional; b in USD.
     """
     table, lev, s, fee, fund = _common_args(model, tiers, leverage, side, fee_rate, funding, over_max, inverse=False)
     if table is None:  # flat
@@ -281,8 +327,25 @@ def _inverse(ep, leverage, side, model, tiers, notional, fee_rate, funding, over
 
 def bankruptcy_price(entry: float | np.ndarray, leverage: float | np.ndarray, side: Any, *,
                      inverse: bool = False) -> float | np.ndarray:
-    """Price at which the isolated margin EP/L is exhausted (0% margin): EP(1 − s/L) linear,
-    EP/(1 + s/L) inverse (+inf for a 1x inverse short)."""
+    """Price at which the isolated margin EP/L is exhausted (0 % margin).
+
+    Parameters
+    ----------
+    entry : float or array_like
+        Entry price (USD).
+    leverage : float or array_like
+        Leverage, ≥ 1.
+    side : str, number or array_like
+        See :func:`parse_side` (s = ±1).
+    inverse : bool
+        Coin-margined contract.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        EP(1 − s/L) linear, EP/(1 + s/L) inverse (+inf for a 1x inverse short), USD; a float for scalar
+        arguments.
+    """
     ep = np.asarray(entry, dtype=np.float64)
     lev = np.asarray(leverage, dtype=np.float64)
     _check_leverage(lev)

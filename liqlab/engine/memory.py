@@ -20,7 +20,7 @@ from pathlib import Path
 from liqlab.errors import ParameterError
 
 __all__ = ["DEFAULT_SHARE", "available_bytes", "default_budget", "resolve_budget", "parse_size", "format_size",
-           "check_fits"]
+           "check_fits", "heatmap_bytes", "check_heatmap_fits"]
 
 #: Share of the available memory a build may take by default (the rest stays for the system and for
 #: the temporaries the estimate leaves out).
@@ -45,8 +45,14 @@ def _read_int(path: str, pattern: str | None = None) -> int | None:
 
 
 def available_bytes() -> int | None:
-    """Bytes this process can still allocate: min of MemAvailable, cgroup (v2 or v1) limit − usage and
-    address-space limit − current size; None when none of them can be read."""
+    """Bytes this process can still allocate.
+
+    Returns
+    -------
+    int or None
+        The smallest of MemAvailable, the cgroup (v2 or v1) limit − usage and the address-space limit −
+        current size; None when none of them can be read.
+    """
     cands: list[int] = []
     kb = _read_int("/proc/meminfo", r"^MemAvailable:\s+(\d+) kB")
     if kb is not None:
@@ -74,13 +80,32 @@ def available_bytes() -> int | None:
 
 
 def default_budget() -> int | None:
-    """:data:`DEFAULT_SHARE` of :func:`available_bytes` (None = unknown: no limit is applied)."""
+    """The default memory budget.
+
+    Returns
+    -------
+    int or None
+        :data:`DEFAULT_SHARE` of :func:`available_bytes` in bytes (None = unknown: no limit is applied).
+    """
     avail = available_bytes()
     return None if avail is None else int(avail * DEFAULT_SHARE)
 
 
 def parse_size(text: str | int | float, name: str = "--max-memory") -> int:
-    """Bytes from ``4G``, ``512MB``, ``1.5GiB``, ``2e9`` (decimal units; KiB/MiB/GiB binary); > 0."""
+    """Bytes from a size like ``4G``, ``512MB``, ``1.5GiB`` or ``2e9``.
+
+    Parameters
+    ----------
+    text : str, int or float
+        The size (decimal units k/M/G/T; KiB/MiB/GiB/TiB binary).
+    name : str
+        The parameter named in the error.
+
+    Returns
+    -------
+    int
+        Bytes, > 0; anything else raises ParameterError naming ``name``.
+    """
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         value = float(text)
     else:
@@ -95,12 +120,35 @@ def parse_size(text: str | int | float, name: str = "--max-memory") -> int:
 
 
 def resolve_budget(max_memory: str | int | float | None, name: str = "--max-memory") -> int | None:
-    """The budget in bytes: ``max_memory`` parsed, or the default when None."""
+    """The memory budget.
+
+    Parameters
+    ----------
+    max_memory : str, int, float or None
+        A size (see :func:`parse_size`) or None for :func:`default_budget`.
+    name : str
+        The parameter named in an error.
+
+    Returns
+    -------
+    int or None
+        Bytes (None = no limit).
+    """
     return default_budget() if max_memory is None else parse_size(max_memory, name)
 
 
 def format_size(n: float) -> str:
-    """Bytes as text with a binary unit: 1536 -> '1.5 KiB', 17e9 -> '15.8 GiB'."""
+    """Bytes as text with a binary unit: 1536 -> '1.5 KiB', 17e9 -> '15.8 GiB'.
+
+    Parameters
+    ----------
+    n : float
+        Bytes.
+
+    Returns
+    -------
+    str
+    """
     for unit, f in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= f:
             return f"{n / f:.1f} {unit}"
@@ -108,10 +156,79 @@ def format_size(n: float) -> str:
 
 
 def check_fits(estimate: float, budget: int | None, what: str, fix: str) -> None:
-    """Raise ParameterError if ``estimate`` bytes exceed ``budget``: "``what`` needs about X, over the
-    memory budget of Y (...); ``fix``". No budget (None) accepts anything."""
+    """Refuse work whose estimate exceeds the budget.
+
+    Parameters
+    ----------
+    estimate : float
+        Bytes the work needs.
+    budget : int or None
+        Bytes allowed (None accepts anything).
+    what, fix : str
+        The message: "``what`` needs about X, over the memory budget of Y (...); ``fix``".
+
+    Returns
+    -------
+    None
+        Raises ParameterError when over budget.
+    """
     if budget is None or estimate <= budget:
         return
     raise ParameterError(f"{what} needs about {format_size(estimate)}, over the memory budget of "
                          f"{format_size(budget)} (--max-memory; default {DEFAULT_SHARE:.0%} of the available "
                          f"memory); {fix}")
+
+
+def heatmap_bytes(steps: int, bins: int, layers: int, venues: int) -> int:
+    """Peak bytes of one heatmap build (the assembly; the fine pass is O(observations), not O(T·B)).
+
+    Per cell of the (T, B) grid: the accumulated long and short layers (2·K float32), one venue's
+    layers before they are added (2·K float32, with several venues), the weighted long and short maps
+    and one venue's weighted maps before the float32 copy (4 float64), the per-venue maps (2·V float32)
+    and the agreement counts (int8).
+
+    Parameters
+    ----------
+    steps, bins : int
+        T and B, the map's time × price shape.
+    layers : int
+        K, the leverage layers.
+    venues : int
+        V, the venues built.
+
+    Returns
+    -------
+    int
+        Bytes.
+    """
+    per_cell = 4 * 2 * layers + (4 * 2 * layers if venues > 1 else 0) + 8 * 4 + 4 * 2 * venues + 1
+    return int(steps) * int(bins) * per_cell
+
+
+def check_heatmap_fits(steps: int, bins: int, params, bin_width: float, venues: int,
+                       max_memory: str | int | float | None) -> None:
+    """Refuse (ParameterError) a heatmap build whose :func:`heatmap_bytes` exceed the memory budget.
+
+    Parameters
+    ----------
+    steps, bins : int
+        T and B of the map (time × price).
+    params : HeatmapParams
+        The build's parameters (``leverages``, ``time_step``, ``bin_unit`` name the sizes in the message).
+    bin_width : float
+        The grid's bin width (bp or USD).
+    venues : int
+        Venues built.
+    max_memory : str, int, float or None
+        The budget (see :func:`resolve_budget`).
+
+    Returns
+    -------
+    None
+    """
+    k = len(params.leverages)
+    unit = "bp" if params.bin_unit == "bp" else "USD"
+    check_fits(heatmap_bytes(steps, bins, k, venues), resolve_budget(max_memory),
+               f"the heatmap ({steps:,} steps of time_step={params.time_step} x {bins:,} price bins of "
+               f"bin_width={bin_width:g} {unit} x {k} leverage layers x {venues} venue(s))",
+               "use a longer time_step, a wider bin_width, a shorter start..end or fewer venues")

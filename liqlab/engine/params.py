@@ -106,7 +106,13 @@ class HeatmapParams:
     # ---------------------------------------------------------------------------------------------
 
     def weights(self) -> np.ndarray:
-        """Leverage weights (K,), float64, summing to 1 (explicit weights or the preset)."""
+        """Leverage weights: the explicit ``leverage_weights`` normalised, or the preset's.
+
+        Returns
+        -------
+        numpy.ndarray
+            (K,) float64 summing to 1, one per leverage layer.
+        """
         self.validate()
         if self.leverage_weights is not None:
             w = np.asarray(self.leverage_weights, dtype=np.float64)
@@ -114,7 +120,18 @@ class HeatmapParams:
         return preset_weights(self.leverage_preset, self.leverages)
 
     def replace(self, **changes: Any) -> "HeatmapParams":
-        """A copy with ``changes`` applied (unknown names raise ParameterError), validated."""
+        """A copy with ``changes`` applied, validated.
+
+        Parameters
+        ----------
+        **changes
+            Field values (CLI/JSON forms accepted: lists, 'inf', numbers as text); an unknown name raises
+            ParameterError naming it.
+
+        Returns
+        -------
+        HeatmapParams
+        """
         unknown = [k for k in changes if k not in _FIELD_NAMES]
         if unknown:
             raise ParameterError(f"unknown heatmap parameter(s) {unknown}; known: {sorted(_FIELD_NAMES)}")
@@ -191,7 +208,13 @@ class HeatmapParams:
     # ----------------------------------------------------------------------------------- (de)serialise
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON/YAML-friendly dict (tuples become lists, math.inf becomes the string 'inf')."""
+        """The parameters as JSON/YAML values.
+
+        Returns
+        -------
+        dict
+            Field name → value; tuples become lists, ``math.inf`` the string ``'inf'``.
+        """
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
@@ -206,7 +229,17 @@ class HeatmapParams:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "HeatmapParams":
-        """Build from a dict (e.g. loaded JSON/YAML); unknown keys raise ParameterError naming them."""
+        """Parameters from a mapping (e.g. loaded JSON/YAML).
+
+        Parameters
+        ----------
+        d : dict or None
+            Field name → value (None = the defaults); unknown keys raise ParameterError naming them.
+
+        Returns
+        -------
+        HeatmapParams
+        """
         if d is None:
             return cls()
         if not isinstance(d, dict):
@@ -215,7 +248,20 @@ class HeatmapParams:
 
     @classmethod
     def coerce(cls, params: "HeatmapParams | Mapping[str, Any] | None" = None, **overrides: Any) -> "HeatmapParams":
-        """HeatmapParams from None (defaults), an instance or a mapping, with field ``overrides``; validated."""
+        """Parameters from None (defaults), an instance or a mapping, with field ``overrides``.
+
+        Parameters
+        ----------
+        params : HeatmapParams, mapping or None
+            The base parameters.
+        **overrides
+            Single fields replacing the base's.
+
+        Returns
+        -------
+        HeatmapParams
+            Validated.
+        """
         if params is None:
             p = cls()
         elif isinstance(params, cls):
@@ -227,11 +273,29 @@ class HeatmapParams:
         return p.replace(**overrides) if overrides else p.validate()
 
     def to_json(self) -> str:
+        """The parameters as JSON text.
+
+        Returns
+        -------
+        str
+            :meth:`to_dict` with sorted keys.
+        """
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_file(cls, path) -> "HeatmapParams":
-        """Read parameters from a .json or .yaml/.yml file (as written by ``to_dict``)."""
+        """Read parameters from a .json or .yaml/.yml file (as written by ``to_dict``).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file; a top-level ``params`` mapping (a fit result) is read too.
+
+        Returns
+        -------
+        HeatmapParams
+            Unreadable or unparsable files raise ParameterError naming the file.
+        """
         from pathlib import Path
 
         p = Path(path)
@@ -254,7 +318,14 @@ _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(HeatmapParams))
 
 
 def param_info() -> dict[str, dict[str, Any]]:
-    """Per-field metadata with the default: {name: {default, description, unit, choices|range, rerun}}."""
+    """Per-field metadata with the default, for the CLI, widgets and notebooks.
+
+    Returns
+    -------
+    dict
+        {name: {default, description, unit, choices | range, rerun}}; ``rerun`` is 'kernel' when
+        ``Heatmap.with_params`` can apply a change, 'build' when it needs ``build_heatmap``.
+    """
     out = {}
     for f in dataclasses.fields(HeatmapParams):
         item = dict(f.metadata)
@@ -264,7 +335,20 @@ def param_info() -> dict[str, dict[str, Any]]:
 
 
 def preset_weights(name: str, leverages) -> np.ndarray:
-    """Weights (K,) float64 summing to 1 of preset ``name`` over ``leverages``."""
+    """Weights of a leverage preset over the given leverages.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`LEVERAGE_PRESETS`.
+    leverages : array_like
+        (K,) leverages.
+
+    Returns
+    -------
+    numpy.ndarray
+        (K,) float64 summing to 1.
+    """
     if name not in LEVERAGE_PRESETS:
         raise ParameterError(f"leverage_preset: unknown preset {name!r}; choose from {list(LEVERAGE_PRESETS)}")
     lev = np.asarray(leverages, dtype=np.float64)
@@ -278,7 +362,18 @@ def preset_weights(name: str, leverages) -> np.ndarray:
 
 
 def step_hours(time_step: str) -> float:
-    """Hours in a fixed pandas offset alias; raises ParameterError."""
+    """Hours in a fixed pandas offset alias ('15min', '1h', '1D').
+
+    Parameters
+    ----------
+    time_step : str
+        The alias.
+
+    Returns
+    -------
+    float
+        Hours; a non-fixed or unknown alias raises ParameterError naming ``time_step``.
+    """
     h = _step_hours_or_none(time_step)
     if h is None:
         raise ParameterError(f"time_step: not a fixed pandas offset like '1h': {time_step!r}")
@@ -317,17 +412,26 @@ def _step_hours_or_none(time_step: Any) -> float | None:
 
 
 def utc_time(value: Any, name: str):
-    """``value`` (ISO text, datetime, Timestamp; naive = UTC) as a tz-aware UTC ``pd.Timestamp``;
-    anything else raises ParameterError naming ``name`` (e.g. "start", "--score-start")."""
-    import pandas as pd
+    """A user-given time as a tz-aware UTC ``pd.Timestamp`` (:func:`liqlab._util.utc`).
+
+    Parameters
+    ----------
+    value : str, datetime or Timestamp
+        ISO text, datetime or Timestamp; naive = UTC.
+    name : str
+        The parameter named in the error (e.g. "start", "--score-start").
+
+    Returns
+    -------
+    pandas.Timestamp
+        UTC; anything else raises ParameterError naming ``name``.
+    """
+    from liqlab._util import utc
 
     try:
-        ts = pd.Timestamp(value)
+        return utc(value)
     except (ValueError, TypeError, OverflowError):
-        ts = None
-    if ts is None or pd.isna(ts):
-        raise ParameterError(f"{name}: not a UTC time like '2025-01-31' or '2025-01-31T12:00:00Z': {value!r}")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        raise ParameterError(f"{name}: not a UTC time like '2025-01-31' or '2025-01-31T12:00:00Z': {value!r}") from None
 
 
 def _coerce(name: str, v: Any) -> Any:

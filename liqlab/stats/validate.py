@@ -31,6 +31,7 @@ import pandas as pd
 
 from liqlab.errors import DataError, ParameterError
 from liqlab.engine.params import HeatmapParams, utc_time
+from liqlab.io.dataset import notes_dict
 
 __all__ = [
     "METRICS",
@@ -837,7 +838,7 @@ def validate(
                                      "short": _num(float(np.mean(sws[valid] == 0)))},
         "realized_zero_share": {"long": _num(float(np.mean(real_l[valid] == 0))),
                                 "short": _num(float(np.mean(real_s[valid] == 0)))},
-        "engine_notes": list((getattr(hm, "meta", None) or {}).get("notes") or []),
+        "engine_notes": list(notes_dict((getattr(hm, "meta", None) or {}).get("notes")).values()),
     }
     exl, exs = base["excursion_oi"]
     report["beyond_excursion"] = {
@@ -850,7 +851,7 @@ def validate(
         if len(hv.times) != len(end) or (np.asarray(hv.times, "datetime64[ns]") != end).any():
             raise DataError("variant heatmap has a different step grid")
         vl, vs = heatmap_swept(hv, data, bars)
-        return vl, vs, list(hv.meta.get("notes") or [])
+        return vl, vs, list(notes_dict(hv.meta.get("notes")).values())
 
     if naive:
         try:

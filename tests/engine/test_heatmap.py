@@ -1,4 +1,4 @@
-"""liqlab.engine.heatmap: build_heatmap, Heatmap, Replay on constructed and simulated data."""
+"""liqlab.engine.heatmap: build_heatmap, assemble and Heatmap on constructed and simulated data."""
 
 from __future__ import annotations
 
@@ -165,71 +165,6 @@ def test_numba_and_numpy_builds_match(coll3):
     np.testing.assert_array_equal(a.short_layers, b.short_layers)
 
 
-_REPLAY_FIELDS = ("lo", "hi", "g", "rm_long", "rm_short", "shift", "volume_usd", "close", "dropped_long", "dropped_short")
-
-
-def _assert_same_replay(a, b):
-    """Every array of two Replays equal, dtype included (NaN == NaN)."""
-    assert [v.venue for v in a.venues] == [v.venue for v in b.venues]
-    for va, vb in zip(a.venues, b.venues):
-        for side in ("fresh_long", "fresh_short"):
-            for x, y in zip(getattr(va, side), getattr(vb, side)):
-                assert x.dtype == y.dtype
-                np.testing.assert_array_equal(x, y)
-        for f in _REPLAY_FIELDS:
-            x, y = getattr(va, f), getattr(vb, f)
-            assert x.dtype == y.dtype
-            np.testing.assert_array_equal(x, y)
-
-
-@pytest.mark.parametrize("kw", [
-    dict(),                                                             # entry_price='range': LP ranges over bins
-    dict(entry_price="typical", side_split="taker"),                    # point masses
-    dict(entry_price="close", side_split="candle", bin_unit="usd", funding_drift=True),
-    dict(oi_decrease="highest_leverage", position_size_sigma=1.5, position_size_leverage_exponent=0.5),
-    dict(price_range=0.002, leverages=(2.0, 10.0, 150.0), leverage_weights=(1.0, 1.0, 1.0)),  # off-grid, unsupported
-], ids=["range", "typical-taker", "close-candle-usd", "hl-sizes", "offgrid"])
-def test_fine_pass_numba_equals_numpy(kw):
-    """The numba twins (deposits, bar bins, weighted sums) give the numpy path's arrays exactly."""
-    from liqlab.engine.fine_kernels import compiled
-
-    if compiled("deposits") is None:
-        pytest.skip("numba not importable here")  # pragma: no cover
-    flat = random_dataset("bybit", seed=6, oi_every=1)   # 40% of the bars have high = low: zero-width LP ranges
-    o = flat.ohlcv.copy()
-    pick = np.random.default_rng(6).random(len(o)) < 0.4
-    o.loc[pick, ["open", "high", "low"]] = np.repeat(o.loc[pick, ["close"]].to_numpy(), 3, axis=1)
-    coll = Collection(datasets=(random_dataset("binanceusdm", seed=4), random_dataset("okx", seed=5, oi_every=60),
-                                dataclasses.replace(flat, ohlcv=o)))
-    a = build_heatmap(coll, use_numba=True, progress=False, **kw)
-    b = build_heatmap(coll, use_numba=False, progress=False, **kw)
-    _assert_same_replay(a.replay, b.replay)
-    assert a.meta["dropped_usd"] == b.meta["dropped_usd"]
-    for name in ("long", "short", "agreement"):
-        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
-    for v in a.venue_long:
-        np.testing.assert_array_equal(a.venue_long[v], b.venue_long[v])
-    if "price_range" in kw:
-        assert a.meta["dropped_usd"]["binanceusdm"]["long"] > 0  # the case does reach the off-grid branch
-
-
-def test_search_kernel_equals_searchsorted():
-    """Walks from the previous answer, bisects on jumps, NaN last, ties on both sides: np.searchsorted's answers."""
-    from liqlab.engine.fine_kernels import compiled, search
-
-    fn = compiled("search")
-    if fn is None:
-        pytest.skip("numba not importable here")  # pragma: no cover
-    rng = np.random.default_rng(7)
-    a = 100.0 * np.exp(0.001 * np.arange(500))
-    walk = 130.0 * np.exp(np.cumsum(rng.normal(0, 0.002, 3000)))
-    x = np.concatenate([walk, rng.uniform(50, 200, 300), a[::7], [np.nan, 1.0, 1e9, a[0], a[-1], -0.0]])
-    for side in ("left", "right"):
-        got = search(fn, a, x, side)
-        assert got.dtype == np.int64
-        np.testing.assert_array_equal(got, np.searchsorted(a, x, side))
-
-
 def test_weighted_sums_and_agreement_do_not_depend_on_blocking(monkeypatch):
     """_weighted (numpy blocks, numba) and _agreement (blocks) equal the whole-array formulas exactly."""
     from liqlab.engine import heatmap
@@ -262,17 +197,10 @@ def test_weighted_sums_and_agreement_do_not_depend_on_blocking(monkeypatch):
         for thr, win in ((0.25, 1), (0.5, 0), (0.1, 3)):
             np.testing.assert_array_equal(heatmap._agreement(vl, vs, thr, win, heatmap._block_rows(29)),
                                           agreement_ref(thr, win))
-    from liqlab.engine.fine_kernels import compiled
+    from liqlab.engine.fine_kernels import compiled_loop
 
-    if compiled("weighted") is not None:
+    if compiled_loop("weighted", use_numba=True) is not None:
         np.testing.assert_array_equal(heatmap._weighted(layers, w, use_numba=True), ref)
-
-
-def test_deposits_out_of_step_order_use_the_numpy_path():
-    from liqlab.engine.heatmap import _deposit_function, _deposits_numpy
-
-    assert _deposit_function(None, np.array([0, 2, 1])) is _deposits_numpy
-    assert _deposit_function(False, np.array([0, 1, 2])) is _deposits_numpy
 
 
 def test_shapes_units_and_sides(hm3):
@@ -558,34 +486,12 @@ def test_real_coinglass_hourly_oi_and_hourly_bars(real_data):
 
 # ------------------------------------------------------------------------- position-size distribution
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.floats(1e3, 1e8), st.floats(0.0, 3.0), st.floats(0.0, 2.0),
-       st.lists(st.sampled_from([2.0, 5.0, 10.0, 20.0, 50.0, 125.0]), min_size=1, max_size=4, unique=True))
-def test_size_nodes_are_lognormal_quantiles_with_the_leverage_median(median, sigma, beta, lev):
-    from liqlab.engine.heatmap import SIZE_NODES, size_nodes
-
-    p = HeatmapParams(leverages=tuple(lev), position_size_usd=median, position_size_sigma=sigma,
-                      position_size_leverage_exponent=beta)
-    n, w = size_nodes(p)
-    Q = 1 if sigma == 0 else SIZE_NODES
-    assert n.shape == (len(lev), Q) and w.shape == (Q,)
-    assert w.sum() == pytest.approx(1.0) and np.all(w > 0)
-    med = median * (np.asarray(lev) / 10.0) ** (-beta)
-    np.testing.assert_allclose(n[:, Q // 2], med, rtol=1e-9)      # odd node count: the middle node is the median
-    assert np.all(np.diff(n, axis=1) >= 0)
-    if sigma > 0:  # symmetric in log space around the median
-        np.testing.assert_allclose(np.log(n) + np.log(n[:, ::-1]), np.broadcast_to(2 * np.log(med)[:, None], n.shape), rtol=1e-9)
-
 
 def test_size_distribution_deposits_the_mixture_of_tier_lps():
     """position_size_sigma > 0: each layer's deposit is split equally over the size nodes, each at the LP
     of its own tier (leverage lowered to the tier's max), and the layer total is unchanged."""
     from liqlab.engine import margin
-    from liqlab.engine.heatmap import size_nodes
+    from liqlab.engine.grid import size_nodes
 
     ds = flat_dataset([60000.0] * 6, [100, 110, 110, 110, 110, 110])
     kw = dict(half_life_hours=math.inf, entry_price="typical", leverages=(5.0, 20.0, 125.0), progress=False,

@@ -252,10 +252,10 @@ def test_helpers():
 def test_env_var_selects_numpy(monkeypatch):
     rv = make_replay(3)
     w = np.array([0.2, 0.3, 0.5])
-    from liqlab.engine import kernel
+    from liqlab._jit import want_numba
 
     monkeypatch.setenv("LIQLAB_NO_NUMBA", "1")
-    assert kernel._want_numba(None) is False and kernel._want_numba(True) is True
+    assert want_numba(None) is False and want_numba(True) is True
     a = run_steps(rv, w, 3.0, 2, "proportional")
     monkeypatch.delenv("LIQLAB_NO_NUMBA")
     b = run_steps(rv, w, 3.0, 2, "proportional", use_numba=False)

@@ -45,7 +45,8 @@ def test_check_fits_names_the_estimate_and_the_budget():
 
 
 def test_heatmap_estimate_covers_the_arrays_a_build_holds(small_sim):
-    from liqlab.engine.heatmap import build_heatmap, heatmap_bytes
+    from liqlab.engine.heatmap import build_heatmap
+    from liqlab.engine.memory import heatmap_bytes
 
     hm = build_heatmap(small_sim, progress=False, time_step="15min")
     T, B = hm.long.shape
