@@ -70,7 +70,30 @@ def make_meta(
     created_at: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """Build a ``meta.json`` dictionary with the required keys (and any extra notes)."""
+    """Build a ``meta.json`` dictionary with the required keys (and any extra keys).
+
+    Parameters
+    ----------
+    exchange, symbol : str
+        ccxt venue id and unified symbol.
+    source : str
+        Where the data came from (e.g. ``'fetch:ccxt'``, ``'simulation'``).
+    synthetic : bool
+        True for simulated data (labelled as such everywhere).
+    kind : {'linear', 'inverse'}
+    contract_size : float
+        Base units per contract.
+    quote : str, optional
+        Quote currency (default: from the symbol, else USDT).
+    created_at : str, optional
+        ISO time (default: now, UTC).
+    **extra
+        Further keys (e.g. ``notes``, a dict of topic → text).
+
+    Returns
+    -------
+    dict
+    """
     if quote is None:
         quote = symbol.split("/")[1].split(":")[0] if "/" in symbol else "USDT"
     meta = {
@@ -101,18 +124,22 @@ class Dataset:
 
     @property
     def venue(self) -> str:
+        """ccxt id of the venue (``meta['exchange']``)."""
         return str(self.meta["exchange"])
 
     @property
     def symbol(self) -> str:
+        """ccxt unified symbol, e.g. 'BTC/USDT:USDT'."""
         return str(self.meta["symbol"])
 
     @property
     def synthetic(self) -> bool:
+        """True for simulated data."""
         return bool(self.meta.get("synthetic", False))
 
     @property
     def name(self) -> str:
+        """'<venue> <symbol>'."""
         return f"{self.venue} {self.symbol}"
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -121,7 +148,17 @@ class Dataset:
         return {k: v for k, v in out.items() if v is not None}
 
     def between(self, start=None, end=None) -> "Dataset":
-        """Rows with start <= ts < end in every time-indexed table (tiers kept whole)."""
+        """Rows with start <= ts < end in every time-indexed table (tiers kept whole).
+
+        Parameters
+        ----------
+        start, end : time, optional
+            UTC (naive = UTC); None or '' leaves that side open.
+
+        Returns
+        -------
+        Dataset
+        """
         start = _time_or_none(start)
         end = _time_or_none(end)
 
@@ -145,10 +182,12 @@ class Dataset:
 
     @property
     def start(self) -> pd.Timestamp | None:
+        """First OHLCV bar time (UTC), None when empty."""
         return self.ohlcv["ts"].iloc[0] if len(self.ohlcv) else None
 
     @property
     def end(self) -> pd.Timestamp | None:
+        """Last OHLCV bar time (UTC), None when empty."""
         return self.ohlcv["ts"].iloc[-1] if len(self.ohlcv) else None
 
     def summary(self) -> dict[str, Any]:
@@ -177,14 +216,17 @@ class Collection:
 
     @property
     def venues(self) -> tuple[str, ...]:
+        """The venues, in collection order."""
         return tuple(d.venue for d in self.datasets)
 
     @property
     def symbol(self) -> str:
+        """The symbol of the first venue."""
         return self.datasets[0].symbol
 
     @property
     def synthetic(self) -> bool:
+        """True when any venue is simulated."""
         return any(d.synthetic for d in self.datasets)
 
     def __iter__(self):
@@ -200,6 +242,16 @@ class Collection:
         raise KeyError(venue)
 
     def select(self, venues: Iterable[str] | None) -> "Collection":
+        """The named venues, in the given order (None: all); DataError for a venue the collection lacks.
+
+        Parameters
+        ----------
+        venues : iterable of str or None
+
+        Returns
+        -------
+        Collection
+        """
         if venues is None:
             return self
         venues = list(venues)
@@ -209,6 +261,16 @@ class Collection:
         return dataclasses.replace(self, datasets=tuple(self[v] for v in venues))
 
     def between(self, start=None, end=None) -> "Collection":
+        """Every dataset cut to start <= ts < end (see :meth:`Dataset.between`).
+
+        Parameters
+        ----------
+        start, end : time, optional
+
+        Returns
+        -------
+        Collection
+        """
         return dataclasses.replace(self, datasets=tuple(d.between(start, end) for d in self.datasets))
 
 
@@ -234,7 +296,16 @@ def _read_table(path: Path, name: str) -> pd.DataFrame:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """Parse a JSON file; invalid JSON raises DataError naming the file and line."""
+    """Parse a JSON file; invalid JSON raises DataError naming the file and line.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    Any
+    """
     path = Path(path)
     text = read_text(path, "JSON file", DataError)
     try:
@@ -244,7 +315,24 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def load_dataset(path: str | os.PathLike, *, start=None, end=None) -> Dataset:
-    """Load and validate one dataset directory. Raises DataError naming file, row and problem."""
+    """Load and validate one dataset directory (with the recorder's uncompacted parts).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The dataset directory (``meta.json`` + tables).
+    start, end : time, optional
+        Keep rows with start <= ts < end (UTC; naive = UTC).
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DataError
+        Naming file, row and problem.
+    """
     path = Path(path)
     if not path.is_dir():
         raise DataError(f"{path}: not a dataset directory")
@@ -288,11 +376,40 @@ def _with_recorded_parts(path: Path, liq: pd.DataFrame | None) -> pd.DataFrame |
 
 
 def is_dataset_dir(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a dataset directory (holds ``meta.json``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    bool
+    """
     return (Path(path) / "meta.json").exists()
 
 
 def load_collection(path: str | os.PathLike, *, venues: Iterable[str] | None = None, start=None, end=None) -> Collection:
-    """Load a folder of dataset directories (several venues of one asset)."""
+    """Load a folder of dataset directories (several venues of one asset); a dataset directory gives a one-venue
+    collection.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    venues : iterable of str, optional
+        Keep these venues (in this order).
+    start, end : time, optional
+        Keep rows with start <= ts < end (UTC).
+
+    Returns
+    -------
+    Collection
+
+    Raises
+    ------
+    DataError
+        For a folder without datasets, a venue folder that lost its meta.json, or several assets.
+    """
     path = Path(path)
     if is_dataset_dir(path):
         coll = Collection(datasets=(load_dataset(path),), path=path)
@@ -330,7 +447,18 @@ def _looks_like_venue(path: Path) -> bool:
 
 
 def load(path: str | os.PathLike, **kw) -> Dataset | Collection:
-    """A dataset directory gives a Dataset, a folder of them a Collection."""
+    """A dataset directory gives a Dataset, a folder of them a Collection.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    **kw
+        ``start``, ``end`` and (collections) ``venues``, as in :func:`load_collection`.
+
+    Returns
+    -------
+    Dataset or Collection
+    """
     path = Path(path)
     if is_dataset_dir(path):
         kw.pop("venues", None)
@@ -365,7 +493,22 @@ def as_collection(data: Any) -> Collection:
 def merge_tables(name: str, old: pd.DataFrame | None, new: pd.DataFrame, source: str = "<merge>") -> pd.DataFrame:
     """Union of two versions of a table, one row per timestamp; conflicting values raise DataError.
 
-    Liquidation events (which may share a timestamp) are de-duplicated on all columns.
+    Liquidation events (which may share a timestamp) are de-duplicated on all columns; a new tier table
+    replaces the old one.
+
+    Parameters
+    ----------
+    name : str
+        Table name.
+    old : pd.DataFrame or None
+    new : pd.DataFrame
+    source : str
+        Named in errors.
+
+    Returns
+    -------
+    pd.DataFrame
+        Validated, sorted by ts.
     """
     new = validate_table(name, new, source)
     if old is None or len(old) == 0:
@@ -393,7 +536,19 @@ def merge_tables(name: str, old: pd.DataFrame | None, new: pd.DataFrame, source:
 
 
 def write_dataset(ds: Dataset, path: str | os.PathLike) -> Path:
-    """Validate every table and write the dataset directory atomically (all files or none)."""
+    """Validate every table and write the dataset directory atomically (all files or none).
+
+    Files in the directory that are not the dataset's (e.g. a ``truth/`` folder) are kept across the swap.
+
+    Parameters
+    ----------
+    ds : Dataset
+    path : str or os.PathLike
+
+    Returns
+    -------
+    Path
+    """
     path = Path(path)
     meta = validate_meta(ds.meta, path / "meta.json")
     checked = {name: validate_table(name, df, path / f"{name}.parquet") for name, df in ds.tables().items()}

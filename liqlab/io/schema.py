@@ -297,7 +297,20 @@ def notes_dict(notes: Any) -> dict[str, str]:
 
 
 def with_note(meta: Mapping[str, Any], key: str, text: str) -> dict:
-    """A copy of ``meta`` whose ``notes`` dict has ``notes[key] = text`` (older notes upgraded, see :func:`notes_dict`)."""
+    """A copy of ``meta`` whose ``notes`` dict has ``notes[key] = text`` (older notes upgraded, see :func:`notes_dict`).
+
+    Parameters
+    ----------
+    meta : Mapping
+        A meta.json object.
+    key : str
+        The note's topic.
+    text : str
+
+    Returns
+    -------
+    dict
+    """
     return {**meta, "notes": {**notes_dict(meta.get("notes")), str(key): str(text)}}
 
 

@@ -114,7 +114,7 @@ def fetch(
 ) -> FetchResult:
     """Fetch ``symbol`` from each exchange for [since, until) into ``out/<venue>/`` (a collection).
 
-    Incremental and resumable; see the module docstring.
+    Incremental and resumable (see the module docstring).
 
     Parameters
     ----------
@@ -141,9 +141,8 @@ def fetch(
     exchange_config : dict, optional
         Extra ccxt options (e.g. ``{'enableRateLimit': False}`` against a fake).
     now : time, optional
-        The clock, for Binance's 30-day open-interest window and for ccxt itself (OKX serves the last 1,440
-        candles from ``market/candles`` and older ones from ``market/history-candles``; ccxt picks by its
-        clock, which is set to ``now`` when given).
+        The clock, for Binance's 30-day open-interest window and for ccxt's own choices (e.g. OKX's recent
+        vs history candles endpoint), which then run on ``now`` too.
     log : callable, optional
         Where a limit of the venue is told (default: stderr, ``liqlab fetch: ...``).
 
@@ -155,7 +154,6 @@ def fetch(
     Raises
     ------
     FetchError, ParameterError
-        One line naming the venue, request or parameter.
     """
     venues = _venue_list(exchanges)
     want = _checked_request(symbol, tables, retries, chunk_pages)

@@ -46,15 +46,12 @@ def _ohlcv_page(ctx: Ctx, mark: bool) -> Callable[[int, int], list[tuple[int, An
 def fetch_ohlcv(ctx: Ctx) -> None:
     """Fetch 1m OHLCV (USD, base volume; Binance: + taker-buy volume) with the mark-price close per bar.
 
+
     Parameters
     ----------
     ctx : Ctx
-        The venue's fetch (exchange, range, output).
-
-    Returns
-    -------
-    None
-        Rows are stored chunk by chunk into ``ctx.path`` (atomic); ``ctx.notes`` and ``ctx.added`` updated.
+        The venue's fetch: its OHLCV rows go chunk by chunk into ``ctx.path`` (atomic), with ``ctx.notes``
+        and ``ctx.added`` updated.
     """
     stored = stored_dataset(ctx.path)
     st = stored.ohlcv if stored is not None else None
@@ -160,15 +157,12 @@ def open_interest_frame(
 def fetch_open_interest(ctx: Ctx) -> None:
     """Fetch open-interest history at 5m (base units and USD; Binance: the last 30 days only).
 
+
     Parameters
     ----------
     ctx : Ctx
-        The venue's fetch (exchange, range, output).
-
-    Returns
-    -------
-    None
-        Rows are stored chunk by chunk into ``ctx.path`` (atomic); ``ctx.notes`` and ``ctx.added`` updated.
+        The venue's fetch: its open-interest rows go chunk by chunk into ``ctx.path`` (atomic), with ``ctx.notes``
+        and ``ctx.added`` updated.
     """
     start = ctx.start
     if ctx.venue == "binanceusdm":
@@ -217,15 +211,12 @@ def _f(x: Any) -> float:
 def fetch_funding(ctx: Ctx) -> None:
     """Fetch funding-rate history (fraction per funding interval).
 
+
     Parameters
     ----------
     ctx : Ctx
-        The venue's fetch (exchange, range, output).
-
-    Returns
-    -------
-    None
-        Rows are stored chunk by chunk into ``ctx.path`` (atomic); ``ctx.notes`` and ``ctx.added`` updated.
+        The venue's fetch: its funding rows go chunk by chunk into ``ctx.path`` (atomic), with ``ctx.notes``
+        and ``ctx.added`` updated.
     """
     limit = PAGE_LIMIT[ctx.venue]["funding"]
 
@@ -308,15 +299,12 @@ def fetch_tiers(ctx: Ctx, refresh: bool) -> None:
 def fetch_liquidations(ctx: Ctx) -> None:
     """Fetch realized liquidations where a public history exists (OKX, recent fills); elsewhere note why not.
 
+
     Parameters
     ----------
     ctx : Ctx
-        The venue's fetch (exchange, range, output).
-
-    Returns
-    -------
-    None
-        Rows are stored chunk by chunk into ``ctx.path`` (atomic); ``ctx.notes`` and ``ctx.added`` updated.
+        The venue's fetch: its liquidation rows go chunk by chunk into ``ctx.path`` (atomic), with ``ctx.notes``
+        and ``ctx.added`` updated.
     """
     ctx.notes["liquidations"] = VENUE_NOTES[ctx.venue]["liquidations"]
     if ctx.venue != "okx":

@@ -147,6 +147,22 @@ def oi_alignment(ts: pd.Series, price_open: np.ndarray, price_close: np.ndarray,
     bar t (same-bar return); at the open it spans bar t−1 (previous-bar return). The instant whose
     correlation is higher by more than 4/√n (n bar pairs) and above 4/√n wins; otherwise it cannot be
     told (fewer than OI_ALIGNMENT_MIN_PAIRS pairs, or no clear difference) and 'close' is assumed.
+
+    Parameters
+    ----------
+    ts : pd.Series
+        Bar open times (UTC), shape (n,).
+    price_open, price_close : np.ndarray
+        Bar open and close (USD), shape (n,).
+    oi_usd : np.ndarray
+        Open interest per bar (USD), shape (n,).
+    bar_ns : int or None
+        The bar spacing (ns); None when unknown.
+
+    Returns
+    -------
+    OIAlignment
+        The instant, both correlations, the pairs used, whether it was measured, and the note to store.
     """
     t = np.asarray(ts.array.asi8, dtype=np.int64)
     with np.errstate(divide="ignore", invalid="ignore"):

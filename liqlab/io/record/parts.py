@@ -43,7 +43,7 @@ def next_seq(vdir: Path) -> int:
     Parameters
     ----------
     vdir : Path
-        A recorded venue's dataset directory.
+        The venue folder (its parts and its compacted file are read).
 
     Returns
     -------

@@ -64,6 +64,7 @@ class Recorder:
 
     # ------------------------------------------------------------------ setup and meta
     async def setup(self) -> None:
+        """Make each venue's exchange, load its markets (retrying while the network is down), tap its parser and open its meta."""
         for v in self.venues.values():
             ex = self.make_exchange(v.name)
             v.exchange = ex
@@ -241,6 +242,7 @@ class Recorder:
                 await self.sleep(delay)
 
     async def flusher(self) -> None:
+        """Flush every ``flush_seconds`` and compact every ``compact_seconds`` until stopped."""
         last_compact = time.monotonic()
         while not self.stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
@@ -262,6 +264,7 @@ class Recorder:
                 self._write_meta(v, clean=clean)
 
     async def status(self) -> None:
+        """Write the status line every ``status_seconds`` until stopped (in place on a terminal)."""
         tty = hasattr(self.status_stream, "isatty") and self.status_stream.isatty()
         while not self.stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
@@ -271,6 +274,7 @@ class Recorder:
             self.status_stream.flush()
 
     def status_line(self) -> str:
+        """Per venue: events this session and the connection state (seconds since the last message or since the drop)."""
         now = record_config.now_ms()
         parts = []
         for v in self.venues.values():

@@ -23,6 +23,16 @@ def load_replay(path: str | os.PathLike) -> dict[str, dict]:
     ``{"exchange": X, "frame": <message object or text>}`` (one websocket text frame),
     ``{"exchange": X, "disconnect": true}`` (the server drops the connection here),
     ``{"exchange": X, "pause": seconds}``. After its last line a venue's connection stays open, idle.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.jsonl`` file or a folder of them.
+
+    Returns
+    -------
+    dict
+        venue → ``{'markets': [dict], 'script': [(kind, value)]}``.
     """
     path = Path(path)
     if path.is_dir():
@@ -74,6 +84,7 @@ class ReplayConnection:
         self.sent: list[str] = []
 
     async def receive(self):
+        """The next recorded frame as an aiohttp message (CLOSE at a scripted disconnect; idle after the script)."""
         from aiohttp import WSMessage, WSMsgType
 
         while True:
@@ -94,15 +105,19 @@ class ReplayConnection:
                 return WSMessage(WSMsgType.TEXT, value, None)
 
     async def send_str(self, data: str):
+        """Keep what ccxt sends (subscriptions), for tests to read."""
         self.sent.append(data)
 
     async def ping(self, *a):
+        """No-op (no keep-alive against a recording)."""
         return None
 
     async def pong(self, *a):
+        """No-op (no keep-alive against a recording)."""
         return None
 
     async def close(self, *a, **k):
+        """Mark the connection closed."""
         self.closed = True
         return True
 
@@ -118,6 +133,7 @@ class ReplayFeed:
         self.idle = asyncio.Event()
 
     def next(self):
+        """The next scripted item ``(kind, value)``, or None when the script is done."""
         if self.pos >= len(self.script):
             return None
         item = self.script[self.pos]
@@ -125,13 +141,25 @@ class ReplayFeed:
         return item
 
     def connect(self) -> ReplayConnection:
+        """A new connection that continues the script where the last one stopped."""
         conn = ReplayConnection(self)
         self.connections.append(conn)
         return conn
 
 
 def attach_connection(exchange, connect: Callable[[str], Any]) -> None:
-    """Make every websocket client this exchange creates use ``connect(url)`` instead of aiohttp."""
+    """Make every websocket client this exchange creates use ``connect(url)`` instead of aiohttp.
+
+    Parameters
+    ----------
+    exchange : ccxt.pro.Exchange
+    connect : callable
+        ``connect(url)`` returns a connection object (e.g. :meth:`ReplayFeed.connect`).
+
+    Returns
+    -------
+    None
+    """
     original = exchange.client
 
     def client(url):
@@ -152,7 +180,18 @@ def attach_connection(exchange, connect: Callable[[str], Any]) -> None:
 
 
 def replay_exchange_factory(script: dict[str, dict]) -> Callable[[str], Any]:
-    """Exchanges whose markets come from the replay script and whose sockets replay recorded frames."""
+    """Exchanges whose markets come from the replay script and whose sockets replay recorded frames.
+
+    Parameters
+    ----------
+    script : dict
+        What :func:`load_replay` returns.
+
+    Returns
+    -------
+    callable
+        ``make(name)`` → a ccxt.pro exchange; one :class:`ReplayFeed` per venue, shared by its connections.
+    """
     import ccxt.pro as ccxtpro
 
     feeds: dict[str, ReplayFeed] = {}
