@@ -102,5 +102,7 @@ def record(
                     with contextlib.suppress(NotImplementedError, RuntimeError):
                         loop.remove_signal_handler(sig)
 
+    if make_exchange is None:  # importing ccxt.pro takes seconds on a cold start: not part of --duration
+        import ccxt.pro  # noqa: F401
     with out_lock(config.out):
         return asyncio.run(main())
