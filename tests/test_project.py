@@ -48,11 +48,12 @@ def test_import_has_no_side_effects():
 
 
 def test_network_only_in_fetcher_and_recorder():
-    allowed = {"fetch.py", "record.py"}
+    allowed = {"fetch.py", "record.py"}  # the command wrappers
+    packages = {("io", "fetch"), ("io", "record")}  # the fetcher and the recorder
     net = {"requests", "urllib", "socket", "http", "ccxt", "aiohttp", "websockets"}
     offenders = []
     for path in (REPO / "liqlab").rglob("*.py"):
-        if path.name in allowed:
+        if path.name in allowed or path.relative_to(REPO / "liqlab").parts[:2] in packages:
             continue
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):

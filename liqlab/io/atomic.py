@@ -49,8 +49,17 @@ def _parent_dir(target: Path) -> None:
 def check_file_target(target: str | os.PathLike, *, probe: bool = False) -> Path:
     """``target`` as a Path if a file can go there (not a folder, no file above it); else OutputError.
 
-    ``probe``: also create and remove a temporary file next to it when its folder exists, so a
-    read-only output is refused before any work rather than after it.
+    Parameters
+    ----------
+    target : str or os.PathLike
+        The file to be written.
+    probe : bool
+        Also create and remove a temporary file next to it when its folder exists, so a read-only output
+        is refused before any work rather than after it.
+
+    Returns
+    -------
+    Path
     """
     target = Path(target)
     if target.is_dir():
@@ -67,7 +76,17 @@ def check_file_target(target: str | os.PathLike, *, probe: bool = False) -> Path
 
 
 def check_dir_target(target: str | os.PathLike) -> Path:
-    """``target`` as a Path if a folder can go there (not an existing file, no file above it); else OutputError."""
+    """``target`` as a Path if a folder can go there (not an existing file, no file above it); else OutputError.
+
+    Parameters
+    ----------
+    target : str or os.PathLike
+        The folder to be written.
+
+    Returns
+    -------
+    Path
+    """
     target = Path(target)
     if target.exists() and not target.is_dir():
         raise OutputError(f"{target}: is a file; give a folder")
@@ -77,7 +96,20 @@ def check_dir_target(target: str | os.PathLike) -> Path:
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path next to ``target``; on success it replaces ``target`` atomically."""
+    """Yield a temporary path next to ``target``; on success it replaces ``target`` atomically.
+
+    Parameters
+    ----------
+    target : str or os.PathLike
+        The file to write.
+    suffix : str
+        Suffix of the temporary file (before ``.tmp``), for writers that look at it.
+
+    Returns
+    -------
+    contextmanager
+        Yields the temporary Path; on an error it is removed and ``target`` is untouched.
+    """
     target = check_file_target(target)
     _parent_dir(target)
     try:
@@ -100,20 +132,64 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 
 
 def write_bytes(target: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically (all or nothing).
+
+    Parameters
+    ----------
+    target : str or os.PathLike
+    data : bytes
+
+    Returns
+    -------
+    None
+    """
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
 
 
 def write_text(target: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``target`` atomically.
+
+    Parameters
+    ----------
+    target : str or os.PathLike
+    text : str
+
+    Returns
+    -------
+    None
+    """
     write_bytes(target, text.encode("utf-8"))
 
 
 def write_json(target: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON with sorted keys to ``target`` atomically (other objects as their text).
+
+    Parameters
+    ----------
+    target : str or os.PathLike
+    obj : Any
+        JSON-able values.
+
+    Returns
+    -------
+    None
+    """
     write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def write_parquet(target: str | os.PathLike, frame) -> None:
-    """Write a pandas DataFrame as parquet (pyarrow, no index), deterministic bytes for equal input."""
+    """Write a pandas DataFrame as parquet (pyarrow, zstd, no index) atomically; equal input gives equal bytes.
+
+    Parameters
+    ----------
+    target : str or os.PathLike
+    frame : pd.DataFrame
+
+    Returns
+    -------
+    None
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -129,6 +205,16 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
 
     The old directory is moved aside, the new one renamed in, then the old one deleted. If anything
     fails before the swap, ``target`` is untouched and the staging directory is removed.
+
+    Parameters
+    ----------
+    target : str or os.PathLike
+        The directory to (re)write.
+
+    Returns
+    -------
+    contextmanager
+        Yields the staging Path.
     """
     target = check_dir_target(target)
     _parent_dir(target)

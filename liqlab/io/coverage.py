@@ -9,7 +9,20 @@ from liqlab.io.dataset import Collection, Dataset
 
 
 def table_coverage(df: pd.DataFrame, expected_step: pd.Timedelta | None = None) -> dict:
-    """Rows, first/last ts (UTC), typical step, number of gaps (> 1.5 × step) and the largest gap."""
+    """Rows, first/last ts (UTC), typical step, number of gaps (> 1.5 × step) and the largest gap.
+
+    Parameters
+    ----------
+    df : pd.DataFrame
+        A table with a ``ts`` column (UTC, sorted).
+    expected_step : pd.Timedelta, optional
+        The table's period (default: the median step).
+
+    Returns
+    -------
+    dict
+        rows, start, end, step, gaps, largest_gap, missing_share (fraction of the expected rows absent).
+    """
     out = {"rows": int(len(df)), "start": None, "end": None, "step": None, "gaps": 0, "largest_gap": None,
            "missing_share": 0.0}
     if df is None or len(df) == 0 or "ts" not in df:
@@ -31,7 +44,17 @@ def table_coverage(df: pd.DataFrame, expected_step: pd.Timedelta | None = None) 
 
 
 def coverage(data: Dataset | Collection) -> pd.DataFrame:
-    """One row per venue and table: rows, start, end, step, gaps, largest gap, missing share."""
+    """One row per venue and table: rows, start, end, step, gaps, largest gap, missing share.
+
+    Parameters
+    ----------
+    data : Dataset or Collection
+
+    Returns
+    -------
+    pd.DataFrame
+        (venues × tables) rows × (venue, table, rows, start, end, step, gaps, largest_gap, missing_share).
+    """
     datasets = data.datasets if isinstance(data, Collection) else (data,)
     rows = []
     for ds in datasets:
@@ -50,7 +73,20 @@ def coverage(data: Dataset | Collection) -> pd.DataFrame:
 
 
 def resample_ohlcv(df: pd.DataFrame, rule: str) -> pd.DataFrame:
-    """Aggregate 1m bars to a coarser step (open first, high max, low min, close last, volumes summed)."""
+    """Aggregate 1m bars to a coarser step (open first, high max, low min, close last, volumes summed).
+
+    Parameters
+    ----------
+    df : pd.DataFrame
+        An ``ohlcv`` table (prices USD, volumes base units).
+    rule : str
+        pandas offset alias, e.g. ``'1h'``; bars are labelled by their left (UTC) edge.
+
+    Returns
+    -------
+    pd.DataFrame
+        The coarser bars; steps without a bar are dropped.
+    """
     agg = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
     for c in ("taker_buy_volume",):
         if c in df:
@@ -62,7 +98,17 @@ def resample_ohlcv(df: pd.DataFrame, rule: str) -> pd.DataFrame:
 
 
 def oi_usd(ds: Dataset) -> pd.Series:
-    """Open interest in USD indexed by ts (the stored value, or base units × close)."""
+    """Open interest in USD indexed by ts (the stored value, or base units × close).
+
+    Parameters
+    ----------
+    ds : Dataset
+
+    Returns
+    -------
+    pd.Series
+        USD, indexed by the open-interest timestamps (UTC).
+    """
     oi = ds.open_interest.set_index("ts")
     val = oi["open_interest_value"]
     if not np.isfinite(val).all() or (val == 0).all():

@@ -1,15 +1,11 @@
-"""The liqlab dataset format: one directory per venue and symbol, a collection is a folder of them.
+"""The liqlab dataset: one directory per venue and symbol (parquet tables + ``meta.json``); a collection is a
+folder of them.
 
-Tables (parquet, ``ts`` column tz-aware UTC, sorted and unique):
-
-- ``ohlcv``: ts, open, high, low, close (price), volume (base units)[, taker_buy_volume][, mark_close]
-- ``open_interest``: ts, open_interest (base units), open_interest_value (USD)
-- ``funding``: ts, funding_rate (per funding interval, fraction)
-- ``liquidations`` (optional): ts, side ('long'|'short'), price (nullable), amount (base), value (USD)
-- ``leverage_tiers`` (optional): tier, min_notional, max_notional, maintenance_margin_rate,
-  maintenance_amount, max_leverage (USD notional)
-
-plus ``meta.json``. See data/README.md. Violations raise :class:`DataError` naming file, row, problem.
+:class:`Dataset` and :class:`Collection` hold the tables in memory; :func:`load` reads a directory,
+:func:`write_dataset` writes one atomically (all files or none), :func:`merge_tables` unions two versions of
+a table. The tables, their columns and units, and the checks are the format's rules in
+:mod:`liqlab.io.schema` (re-exported here). See data/README.md. Violations raise :class:`DataError` naming
+file, row and problem.
 """
 
 from __future__ import annotations
@@ -17,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,8 +22,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from liqlab.io import atomic
+from liqlab._util import utc
 from liqlab.errors import DataError, ParameterError, read_text
+from liqlab.io import atomic
+from liqlab.io.schema import (
+    KNOWN_EXCHANGES,
+    TABLES,
+    empty_table,
+    notes_dict,
+    validate_meta,
+    validate_table,
+    with_note,
+)
 
 __all__ = [
     "Dataset",
@@ -45,33 +51,11 @@ __all__ = [
     "as_collection",
     "notes_dict",
     "with_note",
+    "empty_table",
+    "is_dataset_dir",
 ]
 
 # name -> (required columns, optional columns, whether the table itself is required)
-TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
-    "ohlcv": (("ts", "open", "high", "low", "close", "volume"), ("taker_buy_volume", "mark_close"), True),
-    "open_interest": (("ts", "open_interest", "open_interest_value"), (), True),
-    "funding": (("ts", "funding_rate"), (), True),
-    "liquidations": (("ts", "side", "price", "amount", "value"), ("venue",), False),
-    "leverage_tiers": (
-        ("tier", "min_notional", "max_notional", "maintenance_margin_rate", "maintenance_amount", "max_leverage"),
-        (),
-        False,
-    ),
-}
-NUMERIC = {
-    "open", "high", "low", "close", "volume", "taker_buy_volume", "mark_close", "open_interest",
-    "open_interest_value", "funding_rate", "price", "amount", "value", "min_notional", "max_notional",
-    "maintenance_margin_rate", "maintenance_amount", "max_leverage",
-}
-META_REQUIRED = ("exchange", "symbol", "kind", "contract_size", "quote", "source", "synthetic", "created_at")
-KNOWN_EXCHANGES = ("binanceusdm", "binancecoinm", "bybit", "okx")
-#: Prices (quote currency, USD) outside (0, MAX_PRICE] are refused: no listed contract trades near 1e9 USD,
-#: so such a value is a unit or parsing error, not a market.
-MAX_PRICE = 1e9
-#: A bar whose high is more than this multiple of its low is refused (a bad tick or a unit slip; the
-#: worst real crash bars are a few times, not a hundred times, their low).
-MAX_BAR_RANGE = 100.0
 
 
 def make_meta(
@@ -86,7 +70,30 @@ def make_meta(
     created_at: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """Build a ``meta.json`` dictionary with the required keys (and any extra notes)."""
+    """Build a ``meta.json`` dictionary with the required keys (and any extra keys).
+
+    Parameters
+    ----------
+    exchange, symbol : str
+        ccxt venue id and unified symbol.
+    source : str
+        Where the data came from (e.g. ``'fetch:ccxt'``, ``'simulation'``).
+    synthetic : bool
+        True for simulated data (labelled as such everywhere).
+    kind : {'linear', 'inverse'}
+    contract_size : float
+        Base units per contract.
+    quote : str, optional
+        Quote currency (default: from the symbol, else USDT).
+    created_at : str, optional
+        ISO time (default: now, UTC).
+    **extra
+        Further keys (e.g. ``notes``, a dict of topic → text).
+
+    Returns
+    -------
+    dict
+    """
     if quote is None:
         quote = symbol.split("/")[1].split(":")[0] if "/" in symbol else "USDT"
     meta = {
@@ -117,18 +124,22 @@ class Dataset:
 
     @property
     def venue(self) -> str:
+        """ccxt id of the venue (``meta['exchange']``)."""
         return str(self.meta["exchange"])
 
     @property
     def symbol(self) -> str:
+        """ccxt unified symbol, e.g. 'BTC/USDT:USDT'."""
         return str(self.meta["symbol"])
 
     @property
     def synthetic(self) -> bool:
+        """True for simulated data."""
         return bool(self.meta.get("synthetic", False))
 
     @property
     def name(self) -> str:
+        """'<venue> <symbol>'."""
         return f"{self.venue} {self.symbol}"
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -137,9 +148,19 @@ class Dataset:
         return {k: v for k, v in out.items() if v is not None}
 
     def between(self, start=None, end=None) -> "Dataset":
-        """Rows with start <= ts < end in every time-indexed table (tiers kept whole)."""
-        start = _ts_or_none(start)
-        end = _ts_or_none(end)
+        """Rows with start <= ts < end in every time-indexed table (tiers kept whole).
+
+        Parameters
+        ----------
+        start, end : time, optional
+            UTC (naive = UTC); None or '' leaves that side open.
+
+        Returns
+        -------
+        Dataset
+        """
+        start = _time_or_none(start)
+        end = _time_or_none(end)
 
         def cut(df):
             if df is None or "ts" not in df.columns:
@@ -161,10 +182,12 @@ class Dataset:
 
     @property
     def start(self) -> pd.Timestamp | None:
+        """First OHLCV bar time (UTC), None when empty."""
         return self.ohlcv["ts"].iloc[0] if len(self.ohlcv) else None
 
     @property
     def end(self) -> pd.Timestamp | None:
+        """Last OHLCV bar time (UTC), None when empty."""
         return self.ohlcv["ts"].iloc[-1] if len(self.ohlcv) else None
 
     def summary(self) -> dict[str, Any]:
@@ -193,14 +216,17 @@ class Collection:
 
     @property
     def venues(self) -> tuple[str, ...]:
+        """The venues, in collection order."""
         return tuple(d.venue for d in self.datasets)
 
     @property
     def symbol(self) -> str:
+        """The symbol of the first venue."""
         return self.datasets[0].symbol
 
     @property
     def synthetic(self) -> bool:
+        """True when any venue is simulated."""
         return any(d.synthetic for d in self.datasets)
 
     def __iter__(self):
@@ -216,6 +242,16 @@ class Collection:
         raise KeyError(venue)
 
     def select(self, venues: Iterable[str] | None) -> "Collection":
+        """The named venues, in the given order (None: all); DataError for a venue the collection lacks.
+
+        Parameters
+        ----------
+        venues : iterable of str or None
+
+        Returns
+        -------
+        Collection
+        """
         if venues is None:
             return self
         venues = list(venues)
@@ -225,191 +261,27 @@ class Collection:
         return dataclasses.replace(self, datasets=tuple(self[v] for v in venues))
 
     def between(self, start=None, end=None) -> "Collection":
+        """Every dataset cut to start <= ts < end (see :meth:`Dataset.between`).
+
+        Parameters
+        ----------
+        start, end : time, optional
+
+        Returns
+        -------
+        Collection
+        """
         return dataclasses.replace(self, datasets=tuple(d.between(start, end) for d in self.datasets))
 
 
 # --------------------------------------------------------------------------------------------- load
 
 
-def _ts_or_none(x) -> pd.Timestamp | None:
+def _time_or_none(x: Any) -> pd.Timestamp | None:
+    """A bound of :meth:`Dataset.between`: None or empty text = open; otherwise a UTC Timestamp."""
     if x is None or (isinstance(x, str) and not x):
         return None
-    ts = pd.Timestamp(x)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def _row_label(df: pd.DataFrame, i: int) -> str:
-    if "ts" in df.columns:
-        try:
-            return f"row {i} (ts {pd.Timestamp(df['ts'].iloc[i]).isoformat()})"
-        except Exception:  # noqa: BLE001 - label only
-            pass
-    if "tier" in df.columns:
-        return f"row {i} (tier {df['tier'].iloc[i]})"
-    return f"row {i}"
-
-
-def validate_table(name: str, df: pd.DataFrame, source: str | os.PathLike = "<memory>") -> pd.DataFrame:
-    """Check one table against the format; return it with canonical dtypes. Raises DataError."""
-    if name not in TABLES:
-        raise DataError(f"{source}: unknown table {name!r}")
-    required, optional, _ = TABLES[name]
-    cols = list(df.columns)
-    missing = [c for c in required if c not in cols]
-    if missing:
-        raise DataError(f"{source}: missing column(s) {missing}; expected {list(required)}")
-    unknown = [c for c in cols if c not in required and c not in optional]
-    if unknown:
-        raise DataError(f"{source}: unknown column(s) {unknown}; allowed {list(required + optional)}")
-    df = df.loc[:, [c for c in required + optional if c in cols]].reset_index(drop=True)
-
-    # dtypes
-    for c in df.columns:
-        if c in NUMERIC:
-            if not (pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])):
-                conv = pd.to_numeric(df[c], errors="coerce")
-                bad = conv.isna() & df[c].notna()
-                if bad.any():
-                    i = int(np.flatnonzero(bad.to_numpy())[0])
-                    raise DataError(f"{source}: {_row_label(df, i)}: column {c!r} is not numeric ({df[c].iloc[i]!r})")
-                df[c] = conv
-            df[c] = df[c].astype("float64")
-    if "ts" in df.columns:
-        ts = df["ts"]
-        if not pd.api.types.is_datetime64_any_dtype(ts):
-            raise DataError(f"{source}: column 'ts' must be a timestamp, got dtype {ts.dtype}")
-        if getattr(ts.dt, "tz", None) is None:
-            raise DataError(f"{source}: column 'ts' has no time zone; timestamps must be UTC")
-        if str(ts.dt.tz) != "UTC":
-            raise DataError(f"{source}: column 'ts' is in time zone {ts.dt.tz}, must be UTC")
-        df["ts"] = ts.astype("datetime64[ns, UTC]")
-        if ts.isna().any():
-            i = int(np.flatnonzero(ts.isna().to_numpy())[0])
-            raise DataError(f"{source}: row {i}: missing timestamp")
-        v = np.asarray(df["ts"].array.asi8)
-        if len(v) > 1:
-            d = np.diff(v)
-            if (d < 0).any():
-                i = int(np.flatnonzero(d < 0)[0]) + 1
-                raise DataError(f"{source}: {_row_label(df, i)}: timestamps not sorted (earlier than the row before)")
-            if name != "liquidations" and (d == 0).any():
-                i = int(np.flatnonzero(d == 0)[0]) + 1
-                raise DataError(f"{source}: {_row_label(df, i)}: duplicate timestamp")
-
-    def fail(mask: np.ndarray, problem: str):
-        if mask.any():
-            i = int(np.flatnonzero(mask)[0])
-            raise DataError(f"{source}: {_row_label(df, i)}: {problem}")
-
-    if name == "ohlcv":
-        for c in ("open", "high", "low", "close") + (("mark_close",) if "mark_close" in df else ()):
-            x = df[c].to_numpy()
-            fail(~np.isfinite(x), f"{c} is not finite ({x[~np.isfinite(x)][0] if (~np.isfinite(x)).any() else ''})")
-            fail(x <= 0, f"{c} must be > 0")
-            bad = x > MAX_PRICE
-            fail(bad, f"{c} {float(x[bad][0]) if bad.any() else 0:g} is beyond {MAX_PRICE:g} (wrong units or a bad value?)")
-        o, h, l, c = (df[k].to_numpy() for k in ("open", "high", "low", "close"))
-        fail(h < np.maximum(o, c), "high is below max(open, close)")
-        fail(l > np.minimum(o, c), "low is above min(open, close)")
-        wide = h > MAX_BAR_RANGE * l
-        if wide.any():
-            fail(wide, f"high {float(h[wide][0]):.8g} is over {MAX_BAR_RANGE:g}x the low {float(l[wide][0]):.8g} "
-                       f"in one bar (a bad tick?)")
-        vol = df["volume"].to_numpy()
-        fail(~np.isfinite(vol) | (vol < 0), "volume must be finite and >= 0")
-        if "taker_buy_volume" in df:
-            tb = df["taker_buy_volume"].to_numpy()
-            fail(~np.isfinite(tb) | (tb < 0), "taker_buy_volume must be finite and >= 0")
-            fail(tb > vol * (1 + 1e-9) + 1e-12, "taker_buy_volume exceeds volume")
-    elif name == "open_interest":
-        for c in ("open_interest", "open_interest_value"):
-            x = df[c].to_numpy()
-            fail(~np.isfinite(x), f"{c} is not finite")
-            fail(x < 0, f"{c} must be >= 0")
-    elif name == "funding":
-        x = df["funding_rate"].to_numpy()
-        fail(~np.isfinite(x), "funding_rate is not finite")
-        fail(np.abs(x) > 0.05, "funding_rate beyond ±5% per interval (wrong units?)")
-    elif name == "liquidations":
-        side = df["side"].astype("string")
-        fail(~side.isin(["long", "short"]).to_numpy(dtype=bool, na_value=False), "side must be 'long' or 'short'")
-        df["side"] = side.astype(object)
-        p = df["price"].to_numpy()
-        fail(np.isfinite(p) & (p <= 0), "price must be > 0 (or empty for per-bar sums)")
-        fail(np.isinf(p), "price is not finite")
-        fail(np.isfinite(p) & (p > MAX_PRICE), f"price is beyond {MAX_PRICE:g} (wrong units or a bad value?)")
-        for c in ("amount", "value"):
-            x = df[c].to_numpy()
-            fail(~np.isfinite(x) | (x < 0), f"{c} must be finite and >= 0")
-        if "venue" in df:
-            df["venue"] = df["venue"].astype(object)
-    elif name == "leverage_tiers":
-        lo, hi = df["min_notional"].to_numpy(), df["max_notional"].to_numpy()
-        mmr, lev = df["maintenance_margin_rate"].to_numpy(), df["max_leverage"].to_numpy()
-        fail(~np.isfinite(lo) | (lo < 0), "min_notional must be finite and >= 0")
-        fail(~(hi > lo), "max_notional must exceed min_notional")
-        fail(~((mmr > 0) & (mmr < 1)), "maintenance_margin_rate must be in (0, 1)")
-        fail(~np.isfinite(df["maintenance_amount"].to_numpy()), "maintenance_amount is not finite")
-        fail(~(lev >= 1), "max_leverage must be >= 1")
-        if len(df) > 1:
-            fail(np.r_[False, np.diff(lo) <= 0], "tiers must be sorted by min_notional")
-    return df
-
-
-def notes_dict(notes: Any) -> dict[str, str]:
-    """Notes in their one shape: a dict of topic → one line of text.
-
-    Parameters
-    ----------
-    notes : dict, str, list or None
-        Notes as stored by any version of liqlab: a dict (kept, values made text), a string (older
-        datasets: becomes ``{"note": text}``), a list of strings (older heatmaps: ``{"note_1": ..., ...}``)
-        or None/empty (``{}``).
-
-    Returns
-    -------
-    dict[str, str]
-    """
-    if notes is None or notes == "" or notes == []:
-        return {}
-    if isinstance(notes, Mapping):
-        return {str(k): str(v) for k, v in notes.items()}
-    if isinstance(notes, str):
-        return {"note": notes}
-    if isinstance(notes, (list, tuple)):
-        return {f"note_{i}": str(v) for i, v in enumerate(notes, 1)}
-    return {"note": str(notes)}
-
-
-def with_note(meta: Mapping[str, Any], key: str, text: str) -> dict:
-    """A copy of ``meta`` whose ``notes`` dict has ``notes[key] = text`` (older notes upgraded, see :func:`notes_dict`)."""
-    return {**meta, "notes": {**notes_dict(meta.get("notes")), str(key): str(text)}}
-
-
-def validate_meta(meta: Mapping[str, Any], source: str | os.PathLike = "meta.json") -> dict:
-    if not isinstance(meta, Mapping):
-        raise DataError(f"{source}: must be a JSON object")
-    missing = [k for k in META_REQUIRED if k not in meta]
-    if missing:
-        raise DataError(f"{source}: missing key(s) {missing}")
-    if meta["exchange"] not in KNOWN_EXCHANGES:
-        raise DataError(f"{source}: unknown exchange {meta['exchange']!r}; known: {', '.join(KNOWN_EXCHANGES)}")
-    if meta["kind"] not in ("linear", "inverse"):
-        raise DataError(f"{source}: kind must be 'linear' or 'inverse', got {meta['kind']!r}")
-    if not isinstance(meta["synthetic"], bool):
-        raise DataError(f"{source}: synthetic must be true or false, got {meta['synthetic']!r}")
-    try:
-        cs = float(meta["contract_size"])
-    except (TypeError, ValueError):
-        raise DataError(f"{source}: contract_size must be a number, got {meta['contract_size']!r}") from None
-    if not (cs > 0 and np.isfinite(cs)):
-        raise DataError(f"{source}: contract_size must be > 0, got {meta['contract_size']!r}")
-    if not isinstance(meta["symbol"], str) or "/" not in meta["symbol"]:
-        raise DataError(f"{source}: symbol must be a ccxt unified symbol like 'BTC/USDT:USDT', got {meta['symbol']!r}")
-    out = dict(meta)
-    if "notes" in out:
-        out["notes"] = notes_dict(out["notes"])  # older datasets stored a string
-    return out
+    return utc(x)
 
 
 def _read_table(path: Path, name: str) -> pd.DataFrame:
@@ -424,7 +296,16 @@ def _read_table(path: Path, name: str) -> pd.DataFrame:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """Parse a JSON file; invalid JSON raises DataError naming the file and line."""
+    """Parse a JSON file; invalid JSON raises DataError naming the file and line.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    Any
+    """
     path = Path(path)
     text = read_text(path, "JSON file", DataError)
     try:
@@ -434,7 +315,24 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def load_dataset(path: str | os.PathLike, *, start=None, end=None) -> Dataset:
-    """Load and validate one dataset directory. Raises DataError naming file, row and problem."""
+    """Load and validate one dataset directory (with the recorder's uncompacted parts).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The dataset directory (``meta.json`` + tables).
+    start, end : time, optional
+        Keep rows with start <= ts < end (UTC; naive = UTC).
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DataError
+        Naming file, row and problem.
+    """
     path = Path(path)
     if not path.is_dir():
         raise DataError(f"{path}: not a dataset directory")
@@ -478,11 +376,40 @@ def _with_recorded_parts(path: Path, liq: pd.DataFrame | None) -> pd.DataFrame |
 
 
 def is_dataset_dir(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a dataset directory (holds ``meta.json``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    bool
+    """
     return (Path(path) / "meta.json").exists()
 
 
 def load_collection(path: str | os.PathLike, *, venues: Iterable[str] | None = None, start=None, end=None) -> Collection:
-    """Load a folder of dataset directories (several venues of one asset)."""
+    """Load a folder of dataset directories (several venues of one asset); a dataset directory gives a one-venue
+    collection.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    venues : iterable of str, optional
+        Keep these venues (in this order).
+    start, end : time, optional
+        Keep rows with start <= ts < end (UTC).
+
+    Returns
+    -------
+    Collection
+
+    Raises
+    ------
+    DataError
+        For a folder without datasets, a venue folder that lost its meta.json, or several assets.
+    """
     path = Path(path)
     if is_dataset_dir(path):
         coll = Collection(datasets=(load_dataset(path),), path=path)
@@ -520,7 +447,18 @@ def _looks_like_venue(path: Path) -> bool:
 
 
 def load(path: str | os.PathLike, **kw) -> Dataset | Collection:
-    """A dataset directory gives a Dataset, a folder of them a Collection."""
+    """A dataset directory gives a Dataset, a folder of them a Collection.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    **kw
+        ``start``, ``end`` and (collections) ``venues``, as in :func:`load_collection`.
+
+    Returns
+    -------
+    Dataset or Collection
+    """
     path = Path(path)
     if is_dataset_dir(path):
         kw.pop("venues", None)
@@ -555,7 +493,22 @@ def as_collection(data: Any) -> Collection:
 def merge_tables(name: str, old: pd.DataFrame | None, new: pd.DataFrame, source: str = "<merge>") -> pd.DataFrame:
     """Union of two versions of a table, one row per timestamp; conflicting values raise DataError.
 
-    Liquidation events (which may share a timestamp) are de-duplicated on all columns.
+    Liquidation events (which may share a timestamp) are de-duplicated on all columns; a new tier table
+    replaces the old one.
+
+    Parameters
+    ----------
+    name : str
+        Table name.
+    old : pd.DataFrame or None
+    new : pd.DataFrame
+    source : str
+        Named in errors.
+
+    Returns
+    -------
+    pd.DataFrame
+        Validated, sorted by ts.
     """
     new = validate_table(name, new, source)
     if old is None or len(old) == 0:
@@ -583,7 +536,19 @@ def merge_tables(name: str, old: pd.DataFrame | None, new: pd.DataFrame, source:
 
 
 def write_dataset(ds: Dataset, path: str | os.PathLike) -> Path:
-    """Validate every table and write the dataset directory atomically (all files or none)."""
+    """Validate every table and write the dataset directory atomically (all files or none).
+
+    Files in the directory that are not the dataset's (e.g. a ``truth/`` folder) are kept across the swap.
+
+    Parameters
+    ----------
+    ds : Dataset
+    path : str or os.PathLike
+
+    Returns
+    -------
+    Path
+    """
     path = Path(path)
     meta = validate_meta(ds.meta, path / "meta.json")
     checked = {name: validate_table(name, df, path / f"{name}.parquet") for name, df in ds.tables().items()}

@@ -21,36 +21,35 @@ from typing import Any
 
 import numpy as np
 
+from liqlab._util import canonical_venue
 from liqlab.errors import DataError, ParameterError
 
 __all__ = ["TierTable", "maintenance_amounts", "default_tiers", "available_tiers", "normalize_ccxt_tiers",
            "canonical_venue"]
 
 TIERS_DIR = Path(__file__).resolve().parents[1] / "data" / "tiers"
-_VENUE_ALIASES = {
-    "binance": "binanceusdm",
-    "binanceusdm": "binanceusdm",
-    "binancecoinm": "binancecoinm",
-    "bybit": "bybit",
-    "okx": "okx",
-    "okex": "okx",
-}
 _FRAME_COLUMNS = (
     "tier", "min_notional", "max_notional", "maintenance_margin_rate", "maintenance_amount", "max_leverage",
 )
 
 
-def canonical_venue(venue: str) -> str | None:
-    """ccxt id of a venue name or alias ('binance' → 'binanceusdm', 'okex' → 'okx'); None when unknown."""
-    return _VENUE_ALIASES.get(str(venue).strip().lower())
-
-
-
 def maintenance_amounts(min_notional: Sequence[float] | np.ndarray, mmr: Sequence[float] | np.ndarray) -> np.ndarray:
     """Maintenance amount per tier by the recursion cum_n = floor_n·(MMR_n − MMR_{n−1}) + cum_{n−1}, cum_1 = 0.
 
-    Same recursion as Bybit's MM deduction. Units: those of ``min_notional`` (USD for linear). Rounded to
-    1e-8 so that float noise from the MMR differences does not show (exchange values are exact decimals).
+    Same recursion as Bybit's MM deduction. Rounded to 1e-8 so that float noise from the MMR differences
+    does not show (exchange values are exact decimals).
+
+    Parameters
+    ----------
+    min_notional : array-like
+        Tier floors, shape (n_tiers,) (USD for linear contracts).
+    mmr : array-like
+        Maintenance margin rates (fractions), shape (n_tiers,).
+
+    Returns
+    -------
+    np.ndarray
+        float64, shape (n_tiers,), in the units of ``min_notional``.
     """
     floor = np.asarray(min_notional, dtype=np.float64)
     rate = np.asarray(mmr, dtype=np.float64)
@@ -131,8 +130,21 @@ class TierTable:
         return float(self.max_notional[-1])
 
     def bracket(self, notional: float | np.ndarray) -> np.ndarray:
-        """Tier index (0-based) of each notional (vectorised). Notionals beyond the last cap map to the
-        last tier, negative ones to tier 0; NaN maps to tier 0 (callers mask NaN themselves)."""
+        """Tier index (0-based) of each notional (vectorised).
+
+        Notionals beyond the last cap map to the last tier, negative ones to tier 0; NaN maps to tier 0
+        (callers mask NaN themselves).
+
+        Parameters
+        ----------
+        notional : float or np.ndarray
+            Position notional (USD for linear), any shape.
+
+        Returns
+        -------
+        np.ndarray
+            int, the shape of ``notional``.
+        """
         n = np.asarray(notional, dtype=np.float64)
         idx = np.searchsorted(self.min_notional, n, side="right") - 1
         return np.clip(idx, 0, len(self) - 1)
@@ -161,8 +173,21 @@ class TierTable:
     @classmethod
     def from_frame(cls, df, *, venue: str, symbol: str, as_of: str = "", source: str = "dataset leverage_tiers",
                    kind: str = "linear", notes: str = "") -> "TierTable":
-        """Build from a ``leverage_tiers`` frame; a missing/NaN ``maintenance_amount`` column is recomputed
-        by the recursion (all rows, so the column stays consistent)."""
+        """Build from a ``leverage_tiers`` frame; a missing/NaN ``maintenance_amount`` column is recomputed by the
+        recursion (all rows, so the column stays consistent).
+
+        Parameters
+        ----------
+        df : pd.DataFrame
+            n_tiers rows × the ``leverage_tiers`` columns (USD notional).
+        venue, symbol : str
+        as_of, source, kind, notes : str
+            Labels carried by the table.
+
+        Returns
+        -------
+        TierTable
+        """
         required = [c for c in _FRAME_COLUMNS if c not in ("tier", "maintenance_amount")]
         missing = [c for c in required if c not in df.columns]
         if missing:
@@ -180,7 +205,19 @@ class TierTable:
 
     @classmethod
     def flat(cls, mmr: float, *, max_leverage: float = math.inf, kind: str = "linear") -> "TierTable":
-        """A single tier with the given MMR and no maintenance amount (any notional)."""
+        """A single tier with the given MMR and no maintenance amount (any notional).
+
+        Parameters
+        ----------
+        mmr : float
+            Maintenance margin rate in (0, 1).
+        max_leverage : float
+        kind : {'linear', 'inverse'}
+
+        Returns
+        -------
+        TierTable
+        """
         if not (0 < float(mmr) < 1):
             raise ParameterError(f"mmr must be in (0, 1), got {mmr!r}")
         return cls(venue="flat", symbol="*", as_of="", source=f"single tier, MMR {float(mmr):g}",
@@ -246,7 +283,12 @@ def _bundled() -> dict[tuple[str, str], tuple[TierTable, ...]]:
 
 
 def available_tiers() -> list[tuple[str, str, str]]:
-    """(venue, symbol, as_of) of every bundled table."""
+    """(venue, symbol, as_of) of every bundled table.
+
+    Returns
+    -------
+    list of (str, str, str)
+    """
     return [(t.venue, t.symbol, t.as_of) for k in sorted(_bundled()) for t in _bundled()[k]]
 
 
@@ -254,11 +296,27 @@ def default_tiers(venue: str, symbol: str = "BTC/USDT:USDT", *, as_of: str | Non
                   fallback: bool = False) -> TierTable:
     """The bundled tier table of ``venue`` ('binanceusdm'|'bybit'|'okx') for ``symbol``.
 
-    ``as_of`` (ISO date): the newest table dated on or before it (the oldest one if all are later);
-    None → the newest. Unknown venue or symbol → ParameterError, unless ``fallback=True``, which returns
-    the labelled generic table (venue 'generic') for an unknown symbol.
+    Parameters
+    ----------
+    venue : str
+        Venue name or alias ('binance', 'okex', ...).
+    symbol : str
+        Any common spelling ('BTC/USDT:USDT', 'BTCUSDT', 'BTC-USDT-SWAP').
+    as_of : str, optional
+        ISO date: the newest table dated on or before it (the oldest one if all are later); None → the newest.
+    fallback : bool
+        For an unknown symbol return the labelled generic table (venue 'generic') instead of raising.
+
+    Returns
+    -------
+    TierTable
+
+    Raises
+    ------
+    ParameterError
+        Unknown venue, or unknown symbol without ``fallback``.
     """
-    v = _VENUE_ALIASES.get(str(venue).strip().lower())
+    v = canonical_venue(venue)
     known_venues = sorted({k[0] for k in _bundled()} - {"generic"})
     if v is None or v not in known_venues:
         raise ParameterError(f"default_tiers: unknown venue {venue!r}; known: {', '.join(known_venues)}")
@@ -295,8 +353,26 @@ def normalize_ccxt_tiers(tiers: Sequence[Mapping[str, Any]], *, venue: str, cont
     Binance: maintenance amount = ``info['cum']``; Bybit: ``info['mmDeduction']``; OKX: min/maxNotional are
     contracts (minSz/maxSz) → × ``contract_size`` × ``price`` (USD; ``price`` required). Missing amounts
     are recomputed by the recursion. Bad rows raise DataError naming the row and field.
+
+    Parameters
+    ----------
+    tiers : sequence of mapping
+        ccxt tier structures, one symbol.
+    venue : str
+    contract_size : float
+        Base units per contract (OKX).
+    price : float, optional
+        USD price converting OKX contract notionals.
+    symbol, as_of : str, optional
+        Labels.
+    kind : {'linear', 'inverse'}
+
+    Returns
+    -------
+    TierTable
+        USD notional floors and caps (linear).
     """
-    v = _VENUE_ALIASES.get(str(venue).strip().lower())
+    v = canonical_venue(venue)
     if v is None:
         raise ParameterError(f"normalize_ccxt_tiers: unknown venue {venue!r}; known: binanceusdm, bybit, okx")
     if isinstance(tiers, Mapping):

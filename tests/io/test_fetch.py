@@ -194,7 +194,7 @@ def test_parameter_errors_before_any_request(tmp_path, capsys):
     first=st.integers(0, 1200), n=st.integers(1, 300), step=st.sampled_from([1, 5]),
 )
 def test_gaps_cover_exactly_the_missing_time(start, length, first, n, step):
-    from liqlab.io.fetch import _gaps
+    from liqlab.io.fetch.walk import gaps as _gaps
 
     end = start + length
     stored = pd.Series(pd.to_datetime([(first + i * step) * 1 for i in range(n)], unit="ms", utc=True))
@@ -300,7 +300,7 @@ def test_bybit_okx_full_fetch_pages_and_converts(venue, tmp_path, small_pages):
     assert np.allclose(f["funding_rate"], [fake_http.bybit_funding_rate(int(x)) * scale for x in ft])
     assert len(calls(ad, FUNDING_EP[venue])) >= 2  # limit 2 per page: paged
     assert ds.meta["synthetic"] is False and ds.meta["source"] == "fetch:ccxt"
-    assert ds.meta["notes"].get("fetch_pending") in (None, {})
+    assert ds.meta.get("fetch_pending") in (None, {})
     assert res.rows[venue]["ohlcv"] == 1440 and sleeps == []
 
 
@@ -451,7 +451,7 @@ def test_network_error_past_budget_bybit_okx(venue, fault, tmp_path):
 @pytest.mark.parametrize("venue,gap", [("bybit", "after"), ("okx", "after"), ("binanceusdm", "before")])
 def test_interrupted_walk_resumes_inside_a_hole(venue, gap, tmp_path, small_pages):
     """A walk that fails between chunks while extending a stored range leaves a hole between stored rows.
-    The unfinished part is recorded in meta (notes.fetch_pending) and the next fetch fills exactly it."""
+    The unfinished part is recorded in meta (fetch_pending) and the next fetch fills exactly it."""
     cls = FAKES.get(venue, fake_http.FakeBinanceUSDM)
     ep = CANDLES.get(venue, "klines")
     out, ref = tmp_path / "c", tmp_path / "ref"
@@ -462,7 +462,7 @@ def test_interrupted_walk_resumes_inside_a_hole(venue, gap, tmp_path, small_page
     with pytest.raises(FetchError):
         fetch_venue(ad, out, since=D0, until="2025-01-01T06:00", tables=["ohlcv"], chunk_pages=1, retries=1)
     kept = load_dataset(out / venue)
-    pend = kept.meta["notes"]["fetch_pending"]["ohlcv"]
+    pend = kept.meta["fetch_pending"]["ohlcv"]
     assert len(pend) == 1 and len(kept.ohlcv) == 180 + 100
     hole = (ms(pend[0][0]), ms(pend[0][1]))
     ts = kept.ohlcv["ts"].array.asi8 // 1_000_000
@@ -479,7 +479,7 @@ def test_interrupted_walk_resumes_inside_a_hole(venue, gap, tmp_path, small_page
     fetch_venue(cls(ms(D0), ms("2025-01-05")), ref, since=D0, until="2025-01-01T06:00", tables=["ohlcv"])
     a, b = load_dataset(out / venue), load_dataset(ref / venue)
     pd.testing.assert_frame_equal(a.ohlcv, b.ohlcv)
-    assert a.meta["notes"]["fetch_pending"] == {}
+    assert a.meta["fetch_pending"] == {}
 
 
 @pytest.mark.parametrize("venue", ["bybit", "okx"])
@@ -637,7 +637,8 @@ def test_cli_fetch_errors_are_one_line_exit_2(cli_fakes, tmp_path, capsys):
 def test_paginate_returns_every_row_once_in_tiled_chunks(data, limit, lo, length, anchor, chunk):
     """Whatever end a venue anchors its pages at, the walk yields each row of [lo, hi) exactly once, and
     the chunks' covered ranges tile [lo, hi) in walk order."""
-    from liqlab.io.fetch import _Ctx, _paginate
+    from liqlab.io.fetch.walk import Ctx as _Ctx
+    from liqlab.io.fetch.walk import paginate as _paginate
 
     hi = lo + length
     rows = sorted(data)
@@ -666,7 +667,7 @@ def test_paginate_returns_every_row_once_in_tiled_chunks(data, limit, lo, length
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 100), st.integers(0, 100)), max_size=8))
 def test_merge_ranges_is_the_union(ranges):
-    from liqlab.io.fetch import _merge_ranges
+    from liqlab.io.fetch.walk import merge_ranges as _merge_ranges
 
     merged = _merge_ranges(ranges)
     for t in range(0, 101):

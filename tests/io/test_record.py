@@ -19,6 +19,10 @@ import pandas as pd
 import pytest
 
 from liqlab.io import record as rec
+from liqlab.io.record import config as rec_config
+from liqlab.io.record import parts as rec_parts
+from liqlab.io.record import poll as rec_poll
+from liqlab.io.record import recorder as rec_recorder
 from liqlab.io.dataset import load_collection, load_dataset
 from liqlab.errors import DataError, FetchError, ParameterError
 
@@ -117,7 +121,7 @@ def test_recorded_frames_through_ccxt_parsing(tmp_path):
     assert "btcusdt@forceOrder" in " ".join(made["binanceusdm"].liqlab_replay_feed.connections[0].sent)
     # Binance's one-per-second limit is told in meta.json
     b = coll["binanceusdm"].meta
-    assert b["recording"]["lower_bound"] is True and "lower bound" in b["notes"]
+    assert b["recording"]["lower_bound"] is True and "lower bound" in b["notes"]["liquidations"]
     assert coll["bybit"].meta["recording"]["lower_bound"] is False
     assert "binanceusdm 3 ev" in status and "last message" in status and "stopped" in status
 
@@ -227,10 +231,10 @@ def test_compaction_never_double_counts(tmp_path):
     before = load_dataset(vdir).liquidations
     # a crash between writing liquidations.parquet and deleting the parts leaves parts it already holds
     rows = [{"ts": 1764000002001, "side": "long", "price": 97701.3, "amount": 0.12, "value": 11724.156}]
-    rec._write_part(vdir, 1, rows)
+    rec_parts.write_part(vdir, 1, rows)
     assert len(load_dataset(vdir).liquidations) == len(before)
     # a newer part is read before compaction and kept by it
-    rec._write_part(vdir, rec._next_seq(vdir), rows)
+    rec_parts.write_part(vdir, rec_parts.next_seq(vdir), rows)
     assert len(load_dataset(vdir).liquidations) == len(before) + 1
     assert rec.compact(vdir) == len(before) + 1
     assert len(load_dataset(vdir).liquidations) == len(before) + 1
@@ -239,7 +243,7 @@ def test_compaction_never_double_counts(tmp_path):
 
 def test_second_recorder_on_same_folder_is_refused(tmp_path):
     out = tmp_path / "live"
-    with rec._out_lock(out):
+    with rec_parts.out_lock(out):
         res = subprocess.run([sys.executable, "-m", "liqlab", "record", "--out", str(out), "--replay", str(WS),
                               "--duration", "0.2"], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert res.returncode == 3 and "another recorder" in res.stderr and "Traceback" not in res.stderr
@@ -336,7 +340,7 @@ def _rest_exchanges(venue: str, adapter, clock_ms: int, monkeypatch, frames: boo
     on the adapter instead, so URL building, JSON decoding and ``handle_errors`` are still ccxt's."""
     import ccxt
 
-    monkeypatch.setattr(rec, "_now_ms", lambda: clock_ms)
+    monkeypatch.setattr(rec_config, "now_ms", lambda: clock_ms)
     script = rec.load_replay(WS / f"{venue}.jsonl")
     if not frames:
         script[venue]["script"] = []
@@ -430,13 +434,13 @@ def test_okx_candle_polls_after_a_long_downtime_leave_no_hole(tmp_path, monkeypa
     since = T_SECOND - 30 * 3_600_000
     ad = fake_http.FakeOKX(since - 3_600_000, T_SECOND)
     ex = _rest_exchanges("okx", ad, T_SECOND, monkeypatch, frames=False)("okx")
-    v = rec._Venue("okx", tmp_path / "okx", exchange=ex, market=ex.market(SYMBOL))
+    v = rec_recorder._Venue("okx", tmp_path / "okx", exchange=ex, market=ex.market(SYMBOL))
     v.vdir.mkdir()
     cfg = rec.RecordConfig(exchanges=("okx",), symbol=SYMBOL, out=tmp_path, backfill_hours=30)
 
     async def polls(n):
         for _ in range(n):
-            await rec._poll_table(v, "ohlcv", cfg)
+            await rec_poll.poll_table(v, "ohlcv", cfg)
 
     asyncio.run(polls(3))
     o = pd.read_parquet(v.vdir / "ohlcv.parquet")
@@ -449,9 +453,9 @@ def test_okx_candle_polls_after_a_long_downtime_leave_no_hole(tmp_path, monkeypa
 @pytest.mark.parametrize("name", ["binanceusdm", "bybit", "okx"])
 def test_live_exchange_loads_only_derivative_markets_like_the_fetcher(name):
     from liqlab.io.fetch import MARKET_OPTIONS
-    from liqlab.io.record import _live_exchange
+    from liqlab.io.record.poll import live_exchange
 
-    ex = _live_exchange(name)  # construction only: no request is made
+    ex = live_exchange(name)  # construction only: no request is made
     want = MARKET_OPTIONS[name]
     assert ex.options["fetchCurrencies"] is False
     if "fetchMarkets" in want:
