@@ -51,6 +51,9 @@ __all__ = ["SimulationConfig", "Market", "simulate", "simulate_market", "make_co
            "is_simulation", "same_simulation", "SIM_VERSION", "WORLDS"]
 
 
+_FORMER_SOURCE = "liqlab.simulation"  # the same simulator's label before the package had layers
+
+
 @dataclass(frozen=True, eq=False)
 class Market:
     """A simulated market in memory: the collection, its truth, and phase timings (seconds)."""
@@ -118,11 +121,12 @@ def is_simulation(path: str | os.PathLike) -> bool:
     Returns
     -------
     bool
-        True when its ``truth/config.json`` names the simulator as its source.
+        True when its ``truth/config.json`` names the simulator as its source (its current label or the
+        one earlier versions of liqlab wrote).
     """
     f = Path(path) / "truth" / "config.json"
     try:
-        return json.loads(f.read_text()).get("source") == SOURCE
+        return json.loads(f.read_text()).get("source") in (SOURCE, _FORMER_SOURCE)
     except (OSError, ValueError, AttributeError):
         return False
 

@@ -298,6 +298,19 @@ def test_cli_refuses_to_overwrite_foreign_folder(tmp_path):
     assert (out / "notes.txt").read_text() == "precious" and sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
+def test_a_simulation_written_by_an_earlier_version_is_recognised_and_reused(tmp_path):
+    from liqlab.sim.simulation import is_simulation
+
+    out = tmp_path / "old"
+    kw = dict(days=0.1, warmup_days=0.1, seed=1, venues=("okx",), progress=False)
+    simulate(out=out, **kw)
+    cfg = out / "truth" / "config.json"
+    cfg.write_text(cfg.read_text().replace('"source": "liqlab.sim.simulation"', '"source": "liqlab.simulation"'))
+    assert json.loads(cfg.read_text())["source"] == "liqlab.simulation" and is_simulation(out)
+    assert simulate(out=out, reuse=True, **kw).meta["reused"] is True
+    assert not is_simulation(tmp_path)
+
+
 def test_cli_writes_and_reuse_skips(tmp_path):
     out = tmp_path / "sim"
     r = _cli("--days", "1", "--seed", "2", "--venues", "okx", "--out", str(out), cwd=tmp_path)
