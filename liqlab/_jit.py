@@ -2,8 +2,10 @@
 
 Every numba kernel in liqlab is a plain Python function written in the subset numba compiles, with a
 numpy twin that gives the same arrays (tests compare them with ``assert_array_equal``). Nothing is
-compiled or even imported at import time: :func:`compiled` compiles on the first call (``cache=True``, so
-later processes load it from disk) and remembers a failure, after which callers use the twin.
+compiled or even imported at import time: :func:`compiled` makes the numba dispatcher (``cache=True``, so
+later processes load the machine code from disk) and remembers a failure to make it, after which callers
+use the twin. numba types and compiles lazily, at the kernel's first call with its argument types, so a
+kernel outside numba's subset raises there (the tests run every kernel under numba and catch that).
 
 ``use_numba``: True or False forces the choice; None means numba unless the environment variable
 ``LIQLAB_NO_NUMBA`` is ``1``, ``true`` or ``yes``.
@@ -52,9 +54,9 @@ def compiled(fn: Callable, *, helpers: Mapping[str, Callable] | None = None,
     fn : callable
         The kernel, a plain function in numba's subset.
     helpers : mapping of name to function, optional
-        Plain functions the kernel calls by global name; each is compiled too and the kernel is compiled
-        against them (a copy of ``fn`` with those names bound to the compiled helpers; the module's own
-        globals are never rewritten).
+        Plain functions the kernel calls by global name; the helpers may call one another by those names
+        too. Each is compiled, and the kernel and every helper are compiled against the compiled helpers
+        (copies of the functions whose globals bind those names; no module's globals are ever rewritten).
     use_numba : bool or None
         See the module docstring.
 
@@ -73,17 +75,32 @@ def compiled(fn: Callable, *, helpers: Mapping[str, Callable] | None = None,
             import numba
 
             jit = numba.njit(cache=True, nogil=True)
-            target = fn
-            if helpers:
-                env = dict(fn.__globals__)
-                env.update({name: jit(h) for name, h in helpers.items()})
-                target = types.FunctionType(fn.__code__, env, fn.__name__, fn.__defaults__, fn.__closure__)
-                target.__qualname__, target.__module__ = fn.__qualname__, fn.__module__
-            _CACHE[key] = jit(target)
+            _CACHE[key] = jit(_bound(fn, helpers, jit) if helpers else fn)
         except Exception as exc:  # noqa: BLE001 - fall back to the numpy twin, remember why
             _ERRORS[key] = f"{type(exc).__name__}: {exc}"
             _CACHE[key] = None
         return _CACHE[key]
+
+
+def _bound(fn: Callable, helpers: Mapping[str, Callable], jit: Callable) -> Callable:
+    """A copy of ``fn`` whose globals name the jitted copies of ``helpers`` (which see one another likewise).
+
+    numba types a call to a global name only when the name is a jitted function, so a helper that calls
+    another helper needs the compiled one in its own globals. Compilation is lazy (at the first call), so
+    the dispatchers can be created first and put into every copy's globals afterwards.
+    """
+    envs = {name: dict(h.__globals__) for name, h in helpers.items()}
+    jitted = {name: jit(_with_globals(h, envs[name])) for name, h in helpers.items()}
+    for env in envs.values():
+        env.update(jitted)
+    return _with_globals(fn, {**fn.__globals__, **jitted})
+
+
+def _with_globals(fn: Callable, env: dict) -> Callable:
+    """``fn`` with ``env`` as its globals (same code, defaults, closure, name, qualname, module)."""
+    out = types.FunctionType(fn.__code__, env, fn.__name__, fn.__defaults__, fn.__closure__)
+    out.__qualname__, out.__module__ = fn.__qualname__, fn.__module__
+    return out
 
 
 def compile_error(fn: Callable, *, helpers: Mapping[str, Callable] | None = None) -> str | None:

@@ -3,7 +3,7 @@
 Everything here is drawn before the bar loop, from the **latent** (exogenous) price path and each venue's
 own random streams, so with both feedback knobs of the simulator at 0 the price stays exogenous whatever
 the traders do (the magnet test's null). What the knobs model, and why, is in docs/SIMULATOR.md
-("Traders"); their defaults live in :class:`liqlab.sim.simulation.SimulationConfig`.
+("Traders"); their defaults live in :class:`liqlab.sim.config.SimulationConfig`.
 
 Populations of arrivals (per venue):
 
@@ -27,8 +27,6 @@ import numpy as np
 
 __all__ = ["Arrivals", "arrivals", "attributes", "leverage_choice", "sentiment", "sizes"]
 
-MINUTES_PER_YEAR = 525_600.0
-
 KIND_BASE, KIND_BREAKOUT, KIND_FADE, KIND_FOLLOWER = 0, 1, 2, 3
 KIND_NAMES = ("base", "breakout", "fade", "follower")
 
@@ -47,30 +45,54 @@ class Arrivals:
 
     @classmethod
     def empty(cls) -> "Arrivals":
+        """No arrivals (length-0 arrays of the right dtypes)."""
         return cls(np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0, np.int8))
 
     def __len__(self) -> int:
         return len(self.entry)
 
 
-def _sd_bar(c: Any) -> float:
-    return math.sqrt(c.annual_vol**2 / MINUTES_PER_YEAR)
-
-
 def base_rate(c: Any, share: float, sd: np.ndarray) -> np.ndarray:
-    """Base traders' arrivals per bar (positions/min) of a venue with arrival share ``share``, shape (bars,).
+    """Base traders' arrival rate per bar of a venue.
 
     ``arrivals_per_min × share × (σ_t/σ̄)^activity_vol_elasticity`` normalised to the path's mean, times
     (1 − ``herding_branching``) so that followers bring the mean back to ``arrivals_per_min``.
+
+    Parameters
+    ----------
+    c : SimulationConfig
+    share : float
+        The venue's share of arrivals.
+    sd : np.ndarray
+        (bars,) conditional sd of each bar's latent log return.
+
+    Returns
+    -------
+    np.ndarray
+        (bars,) expected new positions per bar (positions/min).
     """
-    act = (sd / _sd_bar(c)) ** c.activity_vol_elasticity
+    act = (sd / c.bar_sd) ** c.activity_vol_elasticity
     return c.arrivals_per_min * share * act / act.mean() * (1.0 - c.herding_branching)
 
 
 def sentiment(c: Any, nb: int, rng: np.random.Generator) -> np.ndarray:
-    """The crowd's market-wide swing in long probability per bar, shape (bars,): an AR(1) with stationary
-    sd ``sentiment_sd`` and half-life ``sentiment_halflife_hours``, added to every venue's long share.
-    Zeros (no draw) when ``sentiment_sd`` is 0."""
+    """The crowd's market-wide swing in long probability per bar, added to every venue's long share.
+
+    An AR(1) with stationary sd ``sentiment_sd`` and half-life ``sentiment_halflife_hours``.
+
+    Parameters
+    ----------
+    c : SimulationConfig
+    nb : int
+        Bars.
+    rng : numpy.random.Generator
+        The sentiment stream (nothing is drawn when ``sentiment_sd`` is 0).
+
+    Returns
+    -------
+    np.ndarray
+        (nb,) probability offsets (zeros when ``sentiment_sd`` is 0).
+    """
     if c.sentiment_sd <= 0:
         return np.zeros(nb)
     from scipy.signal import lfilter
@@ -90,10 +112,25 @@ def _running_extreme(x: np.ndarray, window: int, op: str) -> np.ndarray:
 
 
 def breakout_rate(c: Any, close: np.ndarray, sd: np.ndarray, mean_rate: float) -> tuple[np.ndarray, np.ndarray]:
-    """Breakout traders' arrivals per bar, (up, down), each shape (bars,), positions/min.
+    """Breakout traders' arrival rates per bar.
 
     A bar whose latent close exceeds the highest close of the previous ``breakout_window_min`` bars by
     z bar-sds draws ``breakout_intensity × mean_rate × min(z, 5)`` longs (shorts below the lowest close).
+
+    Parameters
+    ----------
+    c : SimulationConfig
+    close : np.ndarray
+        (bars,) latent log close.
+    sd : np.ndarray
+        (bars,) conditional sd of each bar's log return.
+    mean_rate : float
+        The venue's mean arrival rate (positions/min).
+
+    Returns
+    -------
+    (np.ndarray, np.ndarray)
+        (up, down): (bars,) expected long and short breakout arrivals per bar (positions/min).
     """
     if c.breakout_intensity <= 0:
         z0 = np.zeros(len(close))
@@ -106,11 +143,21 @@ def breakout_rate(c: Any, close: np.ndarray, sd: np.ndarray, mean_rate: float) -
 
 
 def fade_rate(c: Any, close: np.ndarray, sd: np.ndarray, mean_rate: float) -> tuple[np.ndarray, np.ndarray]:
-    """Fade (dip-buying) traders' arrivals per bar, (long, short), shape (bars,), positions/min.
+    """Fade (dip-buying) traders' arrival rates per bar.
 
     When the latent move over the last ``fade_window_min`` bars is more than ``fade_threshold`` sds
     (of that horizon), ``fade_intensity × mean_rate × (|z| − threshold)`` (at most 5) positions open
     against the move: longs after a drop, shorts after a rally.
+
+    Parameters
+    ----------
+    c, close, sd, mean_rate
+        As for :func:`breakout_rate`.
+
+    Returns
+    -------
+    (np.ndarray, np.ndarray)
+        (long, short): (bars,) expected fade arrivals per bar (positions/min).
     """
     n = len(close)
     if c.fade_intensity <= 0:
@@ -129,10 +176,26 @@ def arrivals(c: Any, close: np.ndarray, sd: np.ndarray, mean_rate: float, parent
              parents_side: np.ndarray, rng: np.random.Generator) -> Arrivals:
     """Breakout, fade and follower arrivals of one venue (drawn from ``rng``, the venue's extra stream).
 
-    ``parents_entry``/``parents_side``: the base traders' entry bars and sides (+1/−1); with breakout
-    and fade arrivals they are the immigrants of the follower cascade: each position spawns
-    Poisson(``herding_branching``) followers ``1 + Exp(herding_delay_min)`` bars later, on its side with
-    probability ``herding_side``, else on a freshly drawn side (hint 0). Followers spawn followers.
+    The base traders, with breakout and fade arrivals, are the immigrants of the follower cascade: each
+    position spawns Poisson(``herding_branching``) followers ``1 + Exp(herding_delay_min)`` bars later,
+    on its side with probability ``herding_side``, else on a freshly drawn side (hint 0). Followers
+    spawn followers.
+
+    Parameters
+    ----------
+    c : SimulationConfig
+    close, sd : np.ndarray
+        (bars,) latent log close and conditional sd of each bar's log return.
+    mean_rate : float
+        The venue's mean arrival rate (positions/min).
+    parents_entry, parents_side : np.ndarray
+        (n,) the base traders' entry bars (int64) and sides (+1 long, −1 short).
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    Arrivals
+        The arrivals beyond the base stream (entries within the bars only).
     """
     nb = len(close)
     ent, kind, hint = [], [], []
@@ -172,11 +235,24 @@ def arrivals(c: Any, close: np.ndarray, sd: np.ndarray, mean_rate: float, parent
 
 
 def leverage_choice(c: Any, u: np.ndarray, sd_at_entry: np.ndarray) -> np.ndarray:
-    """Index into ``c.leverages`` for uniforms ``u`` (one per position), shape (n,) int64.
+    """Which of ``c.leverages`` each new position takes.
 
     The count mix ``leverage_weights`` is tilted by volatility: weight_k ∝ w_k·exp(−η·ln(σ_t/σ̄)·ln(L_k/10)),
     η = ``leverage_vol_elasticity``: calmer markets choose higher leverage. η = 0 is the plain mix
     (and the same draw as ``Generator.choice`` with the same uniforms).
+
+    Parameters
+    ----------
+    c : SimulationConfig
+    u : np.ndarray
+        (n,) uniforms, one per position.
+    sd_at_entry : np.ndarray
+        (n,) conditional sd of the log return at each entry bar.
+
+    Returns
+    -------
+    np.ndarray
+        (n,) int64 indices into ``c.leverages``.
     """
     w = np.asarray(c.leverage_weights, dtype=float)
     w = w / w.sum()
@@ -185,7 +261,7 @@ def leverage_choice(c: Any, u: np.ndarray, sd_at_entry: np.ndarray) -> np.ndarra
         cdf /= cdf[-1]
         return np.searchsorted(cdf, u, side="right").astype(np.int64)
     lev = np.asarray(c.leverages, dtype=float)
-    z = np.log(sd_at_entry / _sd_bar(c))
+    z = np.log(sd_at_entry / c.bar_sd)
     out = np.empty(len(u), dtype=np.int64)
     chunk = 200_000
     for a in range(0, len(u), chunk):
@@ -199,13 +275,32 @@ def leverage_choice(c: Any, u: np.ndarray, sd_at_entry: np.ndarray) -> np.ndarra
 
 def sizes(c: Any, lev_drawn: np.ndarray, normal: np.ndarray, cap: float, rng: np.random.Generator | None,
           kind: np.ndarray | None = None) -> np.ndarray:
-    """USD notional of new positions, shape (n,).
+    """USD notional of new positions.
 
     Body: lognormal, median ``size_median_usd·(L/10)^−size_leverage_exponent``, σ ``size_sigma``
     (``normal`` are its standard normals). Tail: a share ``whale_share`` of positions are large
     accounts, Pareto with index ``whale_alpha`` above ``whale_min_usd`` (drawn from ``rng``). All clipped
     at ``min(size_max_usd, cap)``. Large accounts act on events: among breakout and fade arrivals
     (``kind``) the share is ``whale_event_share``.
+
+    Parameters
+    ----------
+    c : SimulationConfig
+    lev_drawn : np.ndarray
+        (n,) drawn leverage (x).
+    normal : np.ndarray
+        (n,) standard normals of the lognormal body.
+    cap : float
+        Largest notional (USD), e.g. half the venue's tier cap.
+    rng : numpy.random.Generator or None
+        Stream of the large accounts' draws (None: no large accounts).
+    kind : np.ndarray, optional
+        (n,) population of each position (KIND_*).
+
+    Returns
+    -------
+    np.ndarray
+        (n,) notional (USD).
     """
     med = c.size_median_usd * (lev_drawn / 10.0) ** (-c.size_leverage_exponent)
     size = med * np.exp(c.size_sigma * normal)
@@ -223,10 +318,28 @@ def attributes(c: Any, rng: np.random.Generator, entry: np.ndarray, side_hint: n
                p_long: np.ndarray, sd: np.ndarray) -> dict[str, np.ndarray]:
     """The uniform/normal draws of positions in a fixed order, and the side: one code path for all.
 
-    Returns ``side`` (int8 ±1), ``u_lev`` (uniforms for :func:`leverage_choice`), ``z_size`` and
-    ``z_hold`` (standard normals), ``u_entry`` (uniform position of the entry in the bar's range).
     With no hint the order of draws is the base stream's historical order, so a world without the new
     behaviours reproduces the earlier simulator exactly.
+
+    Parameters
+    ----------
+    c : SimulationConfig
+    rng : numpy.random.Generator
+    entry : np.ndarray
+        (n,) entry bars (int64).
+    side_hint : np.ndarray or None
+        (n,) int8: +1 long, −1 short, 0 = drawn like a base trader's side; None = all drawn.
+    p_long : np.ndarray
+        (bars,) probability that a drawn side is long.
+    sd : np.ndarray
+        (bars,) conditional sd of each bar's log return.
+
+    Returns
+    -------
+    dict of str to np.ndarray
+        Each (n,): ``side`` (int8 ±1), ``u_lev`` (uniforms for :func:`leverage_choice`), ``z_size`` and
+        ``z_hold`` (standard normals), ``u_entry`` (uniform position of the entry in the bar's range),
+        ``sd`` (the entry bar's sd).
     """
     n = len(entry)
     u_side = rng.random(n)

@@ -31,8 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from liqlab.io.dataset import read_json
+from liqlab._util import to_ns
 from liqlab.errors import DataError, ParameterError
+from liqlab.io.dataset import read_json
 
 __all__ = ["Truth", "load_truth", "true_heatmap", "outstanding_notional", "liq_price_at"]
 
@@ -54,11 +55,28 @@ class Truth:
 
     @property
     def venues(self) -> tuple[str, ...]:
+        """The simulated venues (the config's order; else the ledger's, sorted)."""
         return tuple(self.config.get("config", {}).get("venues", sorted(set(self.ledger["venue"]))))
 
 
 def load_truth(path: str | os.PathLike) -> Truth:
-    """Read a simulation's ``truth/`` folder (or the collection folder holding it)."""
+    """Read a simulation's truth.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``truth/`` folder, or the collection folder holding it.
+
+    Returns
+    -------
+    Truth
+        The tables of the module docstring (``bars`` and ``index`` None when an older simulation lacks them).
+
+    Raises
+    ------
+    DataError
+        No ``config.json``, a missing or unreadable required table, or a ledger without its columns.
+    """
     import pyarrow.parquet as pq
 
     p = Path(path)
@@ -94,16 +112,6 @@ def load_truth(path: str | os.PathLike) -> Truth:
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def _ns(x) -> np.ndarray:
-    """Times (Timestamps, strings, datetime64, DatetimeIndex, Series; naive = UTC) → int64 ns."""
-    import pandas as pd
-
-    if isinstance(x, (str, pd.Timestamp, np.datetime64)) or np.ndim(x) == 0:
-        x = [x]
-    idx = pd.DatetimeIndex(pd.to_datetime(list(x) if not hasattr(x, "dtype") else x, utc=True))
-    return idx.as_unit("ns").asi8.copy()
-
-
 def _col_ns(s) -> np.ndarray:
     """A datetime column → int64 ns, NaT → int64 max (never ends)."""
     import pandas as pd
@@ -125,8 +133,21 @@ def _funding_steps(truth: Truth, venue: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def liq_price_at(truth: Truth, when) -> np.ndarray:
-    """Every ledger position's liquidation price (USD) at the instant ``when`` (NaN if not outstanding)."""
-    tau = int(_ns(when)[0])
+    """Every ledger position's liquidation price at one instant.
+
+    Parameters
+    ----------
+    truth : Truth
+    when : time
+        The instant (UTC; ISO text, Timestamp, datetime64).
+
+    Returns
+    -------
+    np.ndarray
+        (ledger rows,) liquidation price (USD) after the funding paid up to ``when``; NaN for positions
+        not outstanding then (``entry_time < when <= end_time``).
+    """
+    tau = int(to_ns(when)[0])
     led = truth.ledger
     out = np.full(len(led), np.nan)
     entry = _col_ns(led["entry_time"])
@@ -143,8 +164,23 @@ def liq_price_at(truth: Truth, when) -> np.ndarray:
 
 
 def outstanding_notional(truth: Truth, times, venues: Iterable[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(long, short) USD notional outstanding at each instant, straight from the ledger (T,)."""
-    tt = _ns(times)
+    """USD notional outstanding at each instant, straight from the ledger.
+
+    Parameters
+    ----------
+    truth : Truth
+    times : sequence of times
+        (T,) instants (UTC).
+    venues : iterable of str or str, optional
+        Only these venues (default all).
+
+    Returns
+    -------
+    (np.ndarray, np.ndarray)
+        (long, short), each (T,) float64: notional at entry (USD) of positions with
+        ``entry_time < τ <= end_time``.
+    """
+    tt = to_ns(times)
     led = _select(truth, venues)
     entry = _col_ns(led["entry_time"])
     end = _col_ns(led["end_time"])
@@ -187,20 +223,34 @@ def _select(truth: Truth, venues: Iterable[str] | None):
 def true_heatmap(truth: Truth, times, edges, venues: Iterable[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """True outstanding liquidation notional (USD at entry) per price bin at each instant.
 
-    ``times``: (T,) instants (UTC); ``edges``: (B+1,) increasing price bin edges (USD). Each position
-    outstanding at τ (entry_time < τ <= end_time) adds its notional to the bin holding its liquidation
-    price at τ (which moves at each funding payment); prices outside the edges are dropped.
-    Returns ``(long, short)``, each (T, B) float64: long = liquidations of long positions (below price).
+    Each position outstanding at τ (entry_time < τ <= end_time) adds its notional to the bin holding its
+    liquidation price at τ (which moves at each funding payment); prices outside the edges are dropped.
 
     Vectorised: each position's life is cut into funding epochs (constant LP); each piece adds +N at its
     first snapshot and −N after its last in a (T+1)·B difference grid (bincount), then a cumsum over T.
+
+    Parameters
+    ----------
+    truth : Truth
+    times : sequence of times
+        (T,) instants (UTC), sorted ascending.
+    edges : array_like
+        (B+1,) strictly increasing price bin edges (USD).
+    venues : iterable of str or str, optional
+        Only these venues (default all).
+
+    Returns
+    -------
+    (np.ndarray, np.ndarray)
+        (long, short), each (T, B) float64, time x price, USD: long = liquidations of long positions
+        (below price).
+
+    Raises
+    ------
+    ParameterError
+        Unsorted times, bad edges or an unknown venue.
     """
-    tt = _ns(times)
-    if len(tt) > 1 and np.any(np.diff(tt) < 0):
-        raise ParameterError("times: must be sorted ascending")
-    e = np.asarray(edges, dtype=np.float64)
-    if e.ndim != 1 or len(e) < 2 or not np.all(np.isfinite(e)) or np.any(np.diff(e) <= 0):
-        raise ParameterError("edges: need >= 2 finite, strictly increasing price edges (USD)")
+    tt, e = _grid(times, edges)
     T, B = len(tt), len(e) - 1
     led = _select(truth, venues)
     out_long = np.zeros((T + 1) * B)
@@ -221,22 +271,8 @@ def true_heatmap(truth: Truth, times, edges, venues: Iterable[str] | None = None
             m = np.flatnonzero((vcode == code) & (j_hi > j_lo))
             if not len(m):
                 continue
-            ft, fi = _funding_steps(truth, str(v))
-            # epoch boundaries in snapshot indices: epoch k covers snapshots [sb[k], sb[k+1])
-            # with index value ix[k] (k = 0: before the first funding, index 0)
-            sb = np.r_[0, np.searchsorted(tt, ft, side="left"), T]
-            ix = np.r_[0.0, fi]
-            # the epoch of a snapshot index j is the last k with sb[k] <= j
-            k_lo = np.searchsorted(sb, j_lo[m], side="right") - 1
-            k_hi = np.searchsorted(sb, j_hi[m] - 1, side="right") - 1
-            cnt = k_hi - k_lo + 1
-            rep = np.repeat(m, cnt)
-            k = np.repeat(k_lo - np.cumsum(np.r_[0, cnt[:-1]]), cnt) + np.arange(cnt.sum())
-            a = np.maximum(sb[k], j_lo[rep])
-            b = np.minimum(sb[k + 1], j_hi[rep])
-            ok = b > a
-            rep, k, a, b = rep[ok], k[ok], a[ok], b[ok]
-            lp = lp0[rep] + coef[rep] * (ix[k] - c0[rep])
+            rep, index, a, b = _epochs(tt, *_funding_steps(truth, str(v)), j_lo, j_hi, m)
+            lp = lp0[rep] + coef[rep] * (index - c0[rep])
             bins = np.searchsorted(e, lp, side="right") - 1
             inb = (bins >= 0) & (bins < B)
             rep, a, b, bins = rep[inb], a[inb], b[inb], bins[inb]
@@ -254,11 +290,55 @@ def true_heatmap(truth: Truth, times, edges, venues: Iterable[str] | None = None
     return long_, short
 
 
+def _grid(times, edges) -> tuple[np.ndarray, np.ndarray]:
+    """Checked snapshot times (int64 ns, sorted) and price edges (float64, strictly increasing, USD)."""
+    tt = to_ns(times)
+    if len(tt) > 1 and np.any(np.diff(tt) < 0):
+        raise ParameterError("times: must be sorted ascending")
+    e = np.asarray(edges, dtype=np.float64)
+    if e.ndim != 1 or len(e) < 2 or not np.all(np.isfinite(e)) or np.any(np.diff(e) <= 0):
+        raise ParameterError("edges: need >= 2 finite, strictly increasing price edges (USD)")
+    return tt, e
+
+
+def _epochs(tt: np.ndarray, ft: np.ndarray, fi: np.ndarray, j_lo: np.ndarray, j_hi: np.ndarray,
+            m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cut positions ``m``'s snapshot ranges ``[j_lo, j_hi)`` at the venue's funding times ``ft``.
+
+    Returns one row per non-empty piece: (position, funding index during the piece, first snapshot,
+    end snapshot), so the liquidation price is constant on each piece.
+    """
+    T = len(tt)
+    # epoch boundaries in snapshot indices: epoch k covers snapshots [sb[k], sb[k+1])
+    # with index value ix[k] (k = 0: before the first funding, index 0)
+    sb = np.r_[0, np.searchsorted(tt, ft, side="left"), T]
+    ix = np.r_[0.0, fi]
+    # the epoch of a snapshot index j is the last k with sb[k] <= j
+    k_lo = np.searchsorted(sb, j_lo[m], side="right") - 1
+    k_hi = np.searchsorted(sb, j_hi[m] - 1, side="right") - 1
+    cnt = k_hi - k_lo + 1
+    rep = np.repeat(m, cnt)
+    k = np.repeat(k_lo - np.cumsum(np.r_[0, cnt[:-1]]), cnt) + np.arange(cnt.sum())
+    a = np.maximum(sb[k], j_lo[rep])
+    b = np.minimum(sb[k + 1], j_hi[rep])
+    ok = b > a
+    return rep[ok], ix[k[ok]], a[ok], b[ok]
+
+
 def summary(truth: Truth) -> dict[str, Any]:
     """Small tables describing the truth: outcomes per venue, the leverage mix, realized liquidations.
 
-    Returns ``{name: pd.DataFrame}``; notional in USD. Positions opened during the simulator's warm-up
-    (before the first bar of the data) are included: they are part of the open interest at the start.
+    Positions opened during the simulator's warm-up (before the first bar of the data) are included:
+    they are part of the open interest at the start.
+
+    Parameters
+    ----------
+    truth : Truth
+
+    Returns
+    -------
+    dict of str to pd.DataFrame
+        'outcomes by venue', 'leverage mix', 'realized liquidations'; notional in USD.
     """
     import pandas as pd
 

@@ -12,8 +12,7 @@ import pandas as pd
 import pytest
 
 from liqlab.io.dataset import load_collection
-from liqlab.errors import ParameterError
-from liqlab.sim.simulation import SimulationConfig, make_config, simulate, simulate_market
+from liqlab.sim.simulation import simulate, simulate_market
 from liqlab.sim.truth import load_truth
 
 SMALL = dict(days=2, seed=3, warmup_days=1)
@@ -103,7 +102,7 @@ def test_collection_validates_and_is_labelled_synthetic(small_sim):
     assert set(coll.venues) == {"binanceusdm", "bybit", "okx"}
     assert coll.synthetic and coll.meta["synthetic"] is True
     for d in coll:
-        assert d.meta["synthetic"] is True and "SYNTHETIC" in d.meta["notes"]
+        assert d.meta["synthetic"] is True and "SYNTHETIC" in d.meta["notes"]["synthetic"]
         assert d.meta["created_at"] == "2025-01-01T00:00:00+00:00"
         assert d.liquidations is not None and len(d.liquidations) > 0
         assert d.leverage_tiers is not None
@@ -267,35 +266,7 @@ def test_ledger_lp_matches_margin_module(base):
         np.testing.assert_allclose(g["liq_price_initial"], lp, rtol=1e-12)
 
 
-# -------------------------------------------------------------------------------------------- price
-
-
-def test_latent_returns_have_fat_tails_and_volatility_clustering():
-    from liqlab.sim.simulation import _latent_path
-
-    lat = _latent_path(SimulationConfig(seed=5), 30 * 1440, 0)
-    r = lat["ret"]
-    z = (r - r.mean()) / r.std()
-    assert (z**4).mean() > 6  # fat tails (normal: 3)
-    a = np.abs(r) - np.abs(r).mean()
-    assert (a[1:] * a[:-1]).mean() / a.var() > 0.05  # |r| autocorrelated: volatility clusters
-    assert (lat["high"] >= np.maximum(lat["open"], lat["close"])).all()
-    assert (lat["low"] <= np.minimum(lat["open"], lat["close"])).all()
-
-
-# ---------------------------------------------------------------------------------- config and CLI
-
-
-def test_config_rejects_bad_values():
-    with pytest.raises(ParameterError, match="days"):
-        make_config(days=0)
-    with pytest.raises(ParameterError, match="unknown venue"):
-        make_config(venues="binanceusdm,kraken")
-    with pytest.raises(ParameterError, match="unknown simulation parameter"):
-        make_config(dayz=3)
-    with pytest.raises(ParameterError, match="garch"):
-        make_config(garch_alpha=0.5, garch_beta=0.6)
-    assert make_config(venues="okx, bybit").venues == ("okx", "bybit")
+# -------------------------------------------------------------------------------------------- CLI
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -327,6 +298,19 @@ def test_cli_refuses_to_overwrite_foreign_folder(tmp_path):
     assert (out / "notes.txt").read_text() == "precious" and sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
+def test_a_simulation_written_by_an_earlier_version_is_recognised_and_reused(tmp_path):
+    from liqlab.sim.simulation import is_simulation
+
+    out = tmp_path / "old"
+    kw = dict(days=0.1, warmup_days=0.1, seed=1, venues=("okx",), progress=False)
+    simulate(out=out, **kw)
+    cfg = out / "truth" / "config.json"
+    cfg.write_text(cfg.read_text().replace('"source": "liqlab.sim.simulation"', '"source": "liqlab.simulation"'))
+    assert json.loads(cfg.read_text())["source"] == "liqlab.simulation" and is_simulation(out)
+    assert simulate(out=out, reuse=True, **kw).meta["reused"] is True
+    assert not is_simulation(tmp_path)
+
+
 def test_cli_writes_and_reuse_skips(tmp_path):
     out = tmp_path / "sim"
     r = _cli("--days", "1", "--seed", "2", "--venues", "okx", "--out", str(out), cwd=tmp_path)
@@ -342,7 +326,7 @@ def test_cli_writes_and_reuse_skips(tmp_path):
 
 def test_hunter_drifts_toward_the_heavier_nearby_cluster():
     """Recompute the hunter's view from the truth (true map on its 10 bp log grid) and check its push."""
-    from liqlab.sim.simulation import _HIST_BIN, _HIST_HALF
+    from liqlab.sim.market_loop import HIST_BIN, HIST_HALF
     from liqlab.sim.truth import true_heatmap
 
     m = simulate_market(**SMALL, hunt_intensity=0.3)
@@ -350,12 +334,12 @@ def test_hunter_drifts_toward_the_heavier_nearby_cluster():
     idx = m.truth.index
     decay = 0.5 ** (1.0 / c.impact_halflife_min)
     drift = idx["impact"].to_numpy()[1:] - idx["impact"].to_numpy()[:-1] * decay
-    origin = np.log(c.base_price) - _HIST_HALF * _HIST_BIN
-    ib = np.floor((np.log(idx["index_close"].to_numpy()[:-1]) - origin) / _HIST_BIN).astype(int)
-    R = int(round(c.hunt_range / _HIST_BIN))
+    origin = np.log(c.base_price) - HIST_HALF * HIST_BIN
+    ib = np.floor((np.log(idx["index_close"].to_numpy()[:-1]) - origin) / HIST_BIN).astype(int)
+    R = int(round(c.hunt_range / HIST_BIN))
     rows = np.linspace(10, len(drift) - 10, 60).astype(int)
     k0, k1 = ib[rows].min() - R - 1, ib[rows].max() + R + 2
-    edges = np.exp(origin + _HIST_BIN * np.arange(k0, k1 + 1))
+    edges = np.exp(origin + HIST_BIN * np.arange(k0, k1 + 1))
     times = idx["ts"].iloc[rows] + pd.Timedelta("1min")  # state after each bar
     L, S = true_heatmap(m.truth, times, edges)
     agree = 0

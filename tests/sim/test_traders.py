@@ -10,28 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from liqlab.sim import traders
-from liqlab.errors import ParameterError
-from liqlab.sim.simulation import WORLDS, SimulationConfig, make_config, simulate_market
-
-BEHAVIOUR = ("herding_branching", "sentiment_sd", "breakout_intensity", "fade_intensity", "whale_share",
-             "whale_event_share", "leverage_vol_elasticity")
-
-
-def test_worlds_presets_and_config_semantics():
-    d = make_config()
-    assert d.world == "default" and all(getattr(d, k) > 0 for k in BEHAVIOUR)
-    h = make_config(world="homogeneous")
-    assert h.world == "homogeneous" and all(getattr(h, k) == 0 for k in BEHAVIOUR)
-    assert h.arrivals_per_min == 20.0 and h.size_max_usd == 1.5e7
-    # the caller's own values win over the preset
-    assert make_config(world="homogeneous", herding_branching=0.3).herding_branching == 0.3
-    # a world named in the overrides of a config replaces its behaviour fields
-    assert make_config(SimulationConfig(), world="homogeneous").herding_branching == 0.0
-    with pytest.raises(ParameterError, match="world"):
-        make_config(world="mars")
-    with pytest.raises(ParameterError, match="herding_branching"):
-        make_config(herding_branching=1.0)
-    assert set(WORLDS) >= {"default", "homogeneous"}
+from liqlab.sim.simulation import make_config, simulate_market
 
 
 def test_leverage_choice_without_tilt_is_generator_choice():
@@ -44,7 +23,7 @@ def test_leverage_choice_without_tilt_is_generator_choice():
 
 def test_leverage_tilts_toward_low_leverage_when_volatile():
     c = make_config(leverage_vol_elasticity=1.0)
-    sd_bar = math.sqrt(c.annual_vol**2 / traders.MINUTES_PER_YEAR)
+    sd_bar = c.bar_sd
     u = np.random.default_rng(0).random(20000)
     lev = np.asarray(c.leverages)
     calm = lev[traders.leverage_choice(c, u, np.full(20000, sd_bar / 3))]
