@@ -73,7 +73,7 @@ def scatter_figure(series: pd.DataFrame, side: str, *, predictor: str = "heatmap
     """Rank–rank scatter (percentiles, 0..1) of predictor vs realized for one side."""
     from bokeh.plotting import figure
 
-    from liqlab.stats.validate import rankdata
+    from scipy.stats import rankdata
 
     x = series[f"{predictor}_{side}"].to_numpy(float)
     y = series[f"realized_{side}"].to_numpy(float)
