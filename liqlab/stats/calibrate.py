@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from liqlab._util import one_line, progress as progress_bar
+from liqlab._util import jsonable, one_line, progress as progress_bar
 from liqlab.errors import DataError, ParameterError
 
 __all__ = [
@@ -261,7 +261,7 @@ def run_task(task: Mapping[str, Any]) -> dict[str, Any]:
     res["double_touches"] = int(ev["double"].sum())
     for k in RESULT_FIELDS + (CONTRAST_FIELDS if placebo else ()):
         v = res.get(k, math.nan)
-        out[k] = (None if isinstance(v, float) and not math.isfinite(v) else v)
+        out[k] = jsonable(v)
     out["timing"] = {k: round(v, 4) for k, v in timing.items()}
     return out
 
