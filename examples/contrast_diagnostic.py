@@ -19,7 +19,8 @@ import numpy as np
 
 def one_seed(seed: int, world: str, hunt: float, venue: str, days: float, oracle: bool) -> None:
     from liqlab.engine.heatmap import build_heatmap
-    from liqlab.stats.magnet import Bars, MagnetParams, discordant_contrast, excess_maps, find_events, placebo_dataset
+    from liqlab.stats.magnet import Bars, MagnetParams, discordant_contrast, excess_maps, find_events
+    from liqlab.stats.nulls import placebo_data
     from liqlab.engine.params import HeatmapParams
     from liqlab.sim.simulation import simulate_market
     from liqlab.sim.truth import true_heatmap
@@ -28,7 +29,7 @@ def one_seed(seed: int, world: str, hunt: float, venue: str, days: float, oracle
     m = simulate_market(days=days, seed=seed, venues=(venue,), world=world, hunt_intensity=hunt)
     ds = m.collection[venue]
     hp = HeatmapParams().replace(time_step="1h")
-    hm, hpl = build_heatmap(ds, hp), build_heatmap(placebo_dataset(ds), hp)
+    hm, hpl = build_heatmap(ds, hp), build_heatmap(placebo_data(ds), hp)
     bars = Bars.from_frame(ds.ohlcv)
     p = hm.prices
     mid = np.sqrt(p[1:] * p[:-1])

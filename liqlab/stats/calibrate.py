@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from liqlab._util import jsonable, one_line, progress as progress_bar
 from liqlab.errors import DataError, ParameterError
 
 __all__ = [
@@ -73,6 +74,7 @@ class Setting:
 
     @property
     def is_null(self) -> bool:
+        """True for the null setting: no cascade impact, no hunting, no drift toward clusters."""
         return self.cascade_impact == 0 and self.hunt_intensity == 0 and self.effect == 0
 
     @property
@@ -99,7 +101,17 @@ RANDOM_WALK_SETTINGS: tuple[Setting, ...] = (
 
 
 def parse_settings(text: str) -> tuple[Setting, ...]:
-    """'null;hunt=0.5;cascade=0.3;hunt=1,cascade=0.5;drift=0.02' -> Settings (names derived)."""
+    """'null;hunt=0.5;cascade=0.3;hunt=1,cascade=0.5;drift=0.02' -> Settings (names derived).
+
+    Parameters
+    ----------
+    text : str
+        Settings separated by ``;``, each ``null`` or ``name=value`` pairs joined by ``,``.
+
+    Returns
+    -------
+    tuple of Setting
+    """
     keys = {"hunt": "hunt_intensity", "cascade": "cascade_impact", "drift": "effect"}
     out = []
     for part in filter(None, (s.strip() for s in text.split(";"))):
@@ -125,7 +137,21 @@ def parse_settings(text: str) -> tuple[Setting, ...]:
 
 
 def task_seed(base_seed: int, setting: str, run: int) -> int:
-    """Seed of one task from (base_seed, setting name, run): stable across processes and machines."""
+    """Seed of one task from (base_seed, setting name, run): stable across processes and machines.
+
+    Parameters
+    ----------
+    base_seed : int
+    setting : str
+        Setting name.
+    run : int
+        Run number.
+
+    Returns
+    -------
+    int
+        A seed in [0, 2**31).
+    """
     ss = np.random.SeedSequence([int(base_seed), zlib.crc32(setting.encode()), int(run)])
     return int(ss.generate_state(1, dtype=np.uint32)[0])
 
@@ -136,7 +162,28 @@ def make_tasks(
     world: str = "default",
 ) -> list[dict[str, Any]]:
     """One task dict per (setting, run); everything a worker needs, JSON-serialisable. ``world`` is the
-    simulated world (``liqlab.sim.simulation.WORLDS``) of the simulator model."""
+    simulated world (``liqlab.sim.simulation.WORLDS``) of the simulator model.
+
+    Parameters
+    ----------
+    settings : sequence of Setting
+    runs : int
+        Runs per setting.
+    base_seed : int
+    days : float
+        Length of each simulated market (days).
+    venue : str
+        The simulated venue.
+    model : str
+        "simulator" or "random-walk".
+    heatmap_params, magnet_params : Mapping, optional
+        Changes to the calibration engine and test defaults.
+    world : str
+
+    Returns
+    -------
+    list of dict
+    """
     if model not in MODELS:
         raise ParameterError(f"model: must be one of {list(MODELS)}, got {model!r}")
     if not (isinstance(runs, int) and runs >= 1):
@@ -166,7 +213,18 @@ CALIBRATION_HEATMAP = {"time_step": "1h"}
 
 
 def run_task(task: Mapping[str, Any]) -> dict[str, Any]:
-    """Run one calibration task; returns the result fields plus ``timing`` (seconds per stage)."""
+    """Run one calibration task; returns the result fields plus ``timing`` (seconds per stage).
+
+    Parameters
+    ----------
+    task : Mapping
+        One :func:`make_tasks` entry.
+
+    Returns
+    -------
+    dict
+        ``RESULT_FIELDS`` (and ``CONTRAST_FIELDS`` with a placebo map), the task's identity and ``timing``.
+    """
     from liqlab.stats.magnet import MagnetParams, find_events, lift_test
 
     timing = dict.fromkeys(STAGES, 0.0)
@@ -203,7 +261,7 @@ def run_task(task: Mapping[str, Any]) -> dict[str, Any]:
     res["double_touches"] = int(ev["double"].sum())
     for k in RESULT_FIELDS + (CONTRAST_FIELDS if placebo else ()):
         v = res.get(k, math.nan)
-        out[k] = (None if isinstance(v, float) and not math.isfinite(v) else v)
+        out[k] = jsonable(v)
     out["timing"] = {k: round(v, 4) for k, v in timing.items()}
     return out
 
@@ -223,8 +281,9 @@ def _simulated_market(task: Mapping[str, Any], setting: Setting, timing: dict[st
     """Simulate one venue in memory and build its heatmap (engine at ``CALIBRATION_HEATMAP`` steps) and
     the placebo heatmap (same engine, constant OI increments) for the OI − placebo contrast."""
     from liqlab.engine.heatmap import build_heatmap
-    from liqlab.stats.magnet import Bars
     from liqlab.engine.params import HeatmapParams
+    from liqlab.stats.magnet import Bars
+    from liqlab.stats.magnet.events import funding_arrays
     from liqlab.sim.simulation import simulate_market
 
     t0 = time.perf_counter()
@@ -237,13 +296,12 @@ def _simulated_market(task: Mapping[str, Any], setting: Setting, timing: dict[st
     hp = HeatmapParams().replace(**{**CALIBRATION_HEATMAP, **task.get("heatmap_params", {})})
     hm = build_heatmap(ds, hp)
     bars = Bars.from_frame(ds.ohlcv)
-    f = ds.funding
-    funding = (f["ts"].to_numpy(), f["funding_rate"].to_numpy(float)) if f is not None and len(f) else None
+    funding = funding_arrays(ds)
     placebo = None
     if task.get("contrast", True):
-        from liqlab.stats.magnet import placebo_dataset
+        from liqlab.stats.nulls import placebo_data
 
-        hpl = build_heatmap(placebo_dataset(ds), hp)
+        hpl = build_heatmap(placebo_data(ds), hp)
         placebo = (hpl.times, hpl.prices, hpl.long, hpl.short)
     timing["heatmap"] = time.perf_counter() - t0
     return hm.times, hm.prices, hm.long, hm.short, bars, funding, placebo
@@ -328,15 +386,6 @@ def _write_checkpoint(path: Path, results: Mapping[str, dict], others: Sequence[
     atomic.write_text(path, "\n".join(lines) + ("\n" if lines else ""))
 
 
-def _bar(total: int, progress: bool | None, desc: str):
-    import sys
-
-    from tqdm.auto import tqdm
-
-    disable = (not sys.stderr.isatty()) if progress is None else (not progress)
-    return tqdm(total=total, desc=desc, disable=disable, unit="run")
-
-
 def execute(
     tasks: Sequence[Mapping[str, Any]],
     *,
@@ -349,21 +398,33 @@ def execute(
 ) -> tuple[list[dict], dict[str, Any]]:
     """Run tasks (serially if ``workers == 0``, else on dask) with checkpoint/resume.
 
-    Returns (results sorted by task order, info: n_workers, resumed, wall_seconds).
+    Parameters
+    ----------
+    tasks : sequence of Mapping
+        :func:`make_tasks` entries.
+    scheduler : str, optional
+        Address of a dask scheduler.
+    workers : int, optional
+        0 = serial; None = one per core.
+    checkpoint : str or PathLike, optional
+        ``.jsonl`` file (or folder) of finished results, read to resume.
+    progress : bool or None
+        Progress bar (None = on a terminal).
+    task_fn : callable
+        What runs one task.
+    connect_timeout : str
+        Dask connection timeout.
+
+    Returns
+    -------
+    tuple
+        (results sorted by task order, info: ``n_workers``, ``resumed``, ``wall_seconds``).
     """
     t_wall = time.perf_counter()
-    ck = None
-    done: dict[str, dict] = {}
-    others: list[dict] = []
-    if checkpoint is not None:
-        ck = Path(checkpoint)
-        if ck.suffix != ".jsonl":
-            ck = ck / "results.jsonl"
-        ck.parent.mkdir(parents=True, exist_ok=True)
-        done, others = _load_checkpoint(ck, {t["task_id"]: t["task_hash"] for t in tasks})
+    ck, done, others = _resume(checkpoint, tasks)
     resumed = len(done)
     todo = [t for t in tasks if t["task_id"] not in done]
-    bar = _bar(len(tasks), progress, "calibrate")
+    bar = progress_bar(total=len(tasks), desc="calibrate", unit="run", enabled=progress, leave=True)
     bar.update(resumed)
 
     def finish(r: dict) -> None:
@@ -378,34 +439,51 @@ def execute(
             for t in todo:
                 finish(task_fn(t))
         elif todo:
-            from dask.distributed import Client, LocalCluster, as_completed
-
-            cluster = None
-            if scheduler is not None:
-                try:
-                    client = Client(scheduler, timeout=connect_timeout)
-                except (OSError, TimeoutError, ValueError) as exc:
-                    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    raise ParameterError(f"--scheduler {scheduler}: cannot connect ({msg})") from None
-            else:
-                nw = workers if workers else (os.cpu_count() or 1)
-                cluster = LocalCluster(n_workers=nw, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
-                client = Client(cluster)
-            try:
-                n_workers = len(client.scheduler_info().get("workers", {}))
-                futures = [client.submit(task_fn, t, key=f"calibrate-{t['task_hash']}-{t['task_id']}",
-                                         retries=2, pure=False) for t in todo]
-                for fut in as_completed(futures):
-                    finish(fut.result())
-            finally:
-                client.close()
-                if cluster is not None:
-                    cluster.close()
+            n_workers = _run_dask(todo, task_fn, finish, scheduler, workers, connect_timeout)
     finally:
         bar.close()
     results = [done[t["task_id"]] for t in tasks]
     return results, {"n_workers": n_workers, "resumed": resumed, "wall_seconds": time.perf_counter() - t_wall}
+
+
+def _resume(checkpoint, tasks) -> tuple[Path | None, dict[str, dict], list[dict]]:
+    """(checkpoint file or None, finished results of these tasks by id, other lines kept) to resume from."""
+    if checkpoint is None:
+        return None, {}, []
+    ck = Path(checkpoint)
+    if ck.suffix != ".jsonl":
+        ck = ck / "results.jsonl"
+    ck.parent.mkdir(parents=True, exist_ok=True)
+    done, others = _load_checkpoint(ck, {t["task_id"]: t["task_hash"] for t in tasks})
+    return ck, done, others
+
+
+def _run_dask(todo, task_fn, finish, scheduler, workers, connect_timeout) -> int:
+    """Run ``todo`` on dask (a LocalCluster, or ``scheduler``), calling ``finish`` per result; the worker count."""
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout=connect_timeout)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ParameterError(f"--scheduler {scheduler}: cannot connect ({one_line(exc)})") from None
+    else:
+        nw = workers if workers else (os.cpu_count() or 1)
+        cluster = LocalCluster(n_workers=nw, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=40)
+        client = Client(cluster)
+    try:
+        n_workers = len(client.scheduler_info().get("workers", {}))
+        futures = [client.submit(task_fn, t, key=f"calibrate-{t['task_hash']}-{t['task_id']}",
+                                 retries=2, pure=False) for t in todo]
+        for fut in as_completed(futures):
+            finish(fut.result())
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return n_workers
 
 
 def _binom_ci(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
@@ -452,7 +530,23 @@ def _contrast_summary(valid: Sequence[Mapping[str, Any]], s: Setting, alpha: flo
 def summarize_results(results: Sequence[Mapping[str, Any]], settings: Sequence[Setting], alpha: float = 0.05,
                       power_target: float = 0.8) -> dict[str, Any]:
     """Rejection rate (two-sided bootstrap p <= alpha) per setting with Clopper–Pearson CI; power counts
-    rejections with positive lift. Timing totals and means per stage."""
+    rejections with positive lift. Timing totals and means per stage.
+
+    Parameters
+    ----------
+    results : sequence of Mapping
+        :func:`run_task` results.
+    settings : sequence of Setting
+    alpha : float
+        Test size.
+    power_target : float
+        Power that defines the smallest detectable effect.
+
+    Returns
+    -------
+    dict
+        Rejection rates with CIs per setting, power, contrasts' rates and timing.
+    """
     per: dict[str, Any] = {}
     for s in settings:
         rs = [r for r in results if r["setting"] == s.name]
@@ -519,8 +613,24 @@ def calibrate(
     """Calibrate the magnet test: ``runs`` simulated markets per setting -> rejection rates, power,
     timing. ``workers=0`` runs serially; otherwise dask (LocalCluster or ``scheduler``).
 
-    Returns the report dict (null_rejection_rate + binomial CI, power per setting, smallest effect
-    with >= 80% power, timing per stage, wall time, per-run results).
+    Parameters
+    ----------
+    runs : int
+        Simulated markets per setting.
+    settings : sequence of Setting, optional
+        Default: the null and a few effects.
+    days, venue, model, base_seed, heatmap_params, magnet_params, world
+        As in :func:`make_tasks`.
+    scheduler, workers, checkpoint, progress
+        As in :func:`execute`.
+    alpha : float
+        Test size.
+
+    Returns
+    -------
+    dict
+        The report: null_rejection_rate with its binomial CI, power per setting, smallest effect with
+        >= 80% power, timing per stage, wall time, per-run results.
     """
     if settings is None:
         settings = DEFAULT_SETTINGS if model == "simulator" else RANDOM_WALK_SETTINGS
@@ -537,5 +647,14 @@ def calibrate(
 
 
 def comparable(results: Sequence[Mapping[str, Any]]) -> list[dict]:
-    """Results without timing (what must be identical across worker counts)."""
+    """Results without timing (what must be identical across worker counts).
+
+    Parameters
+    ----------
+    results : sequence of Mapping
+
+    Returns
+    -------
+    list of dict
+    """
     return [{k: v for k, v in r.items() if k != "timing"} for r in results]

@@ -41,9 +41,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from liqlab._util import to_ns
 from liqlab.io.dataset import Collection, Dataset
 from liqlab.errors import ParameterError
-from liqlab.stats.validate import _clean, _pearson
+from liqlab.stats.metrics import _clean, _pearson
 
 __all__ = [
     "DEFINITIONS",
@@ -101,7 +102,17 @@ DEFINITIONS: dict[str, str] = {
 
 def excess_kurtosis(x: np.ndarray) -> float:
     """Excess (Fisher) kurtosis ``m4 / m2² − 3`` of the finite values (moment estimator); NaN if n < 4
-    or constant."""
+    or constant.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        (n,) values.
+
+    Returns
+    -------
+    float
+    """
     (x,) = _clean(x)
     if x.size < 4:
         return math.nan
@@ -112,7 +123,20 @@ def excess_kurtosis(x: np.ndarray) -> float:
 
 def top_share(x: np.ndarray, fraction: float) -> float:
     """Sum of the ``⌈fraction·n⌉`` largest of the ``n`` finite values (negative ones count 0) over the sum
-    of all positive values; NaN if nothing is positive."""
+    of all positive values; NaN if nothing is positive.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        (n,) values.
+    fraction : float
+        Share of the values counted as "top", in (0, 1].
+
+    Returns
+    -------
+    float
+        In [0, 1].
+    """
     (x,) = _clean(x)
     total = float(x[x > 0].sum())
     if x.size == 0 or total <= 0:
@@ -134,11 +158,6 @@ def _sd(x: np.ndarray) -> float:
 
 
 # ------------------------------------------------------------------------------------- time alignment
-
-
-def _ns(ts: pd.Series) -> np.ndarray:
-    """Epoch nanoseconds of a UTC timestamp column (whatever its stored resolution)."""
-    return np.asarray(pd.DatetimeIndex(ts).as_unit("ns").asi8, dtype=np.int64)
 
 
 def _median_step(t: np.ndarray) -> int | None:
@@ -168,7 +187,7 @@ class _Prices:
 
 
 def _prices(ds: Dataset) -> _Prices:
-    t = _ns(ds.ohlcv["ts"])
+    t = to_ns(ds.ohlcv["ts"])
     bar = _median_step(t) or 0
     return _Prices(end=t + bar, close=ds.ohlcv["close"].to_numpy(dtype=float))
 
@@ -200,8 +219,24 @@ class OIPath:
 
 
 def oi_path(ds: Dataset, step: int, *, native: bool, prices: _Prices | None = None) -> OIPath:
-    """Sample the dataset's base-unit open interest at ``step`` ns (``native``: the rows as stored)."""
-    t = _ns(ds.open_interest["ts"])
+    """Sample the dataset's base-unit open interest at ``step`` ns (``native``: the rows as stored).
+
+    Parameters
+    ----------
+    ds : Dataset
+    step : int
+        Sampling step in ns (ignored when ``native``).
+    native : bool
+        Use the rows as stored.
+    prices : _Prices, optional
+        The dataset's close series (computed when None).
+
+    Returns
+    -------
+    OIPath
+        Times (ns UTC), open interest (base units) and close (USD) at each sample.
+    """
+    t = to_ns(ds.open_interest["ts"])
     oi = ds.open_interest["open_interest"].to_numpy(dtype=float)
     if not native:
         keep = _last_per_window(t, step)
@@ -238,7 +273,7 @@ def _payments(ds: Dataset, bar: int, funding_hours: int) -> tuple[np.ndarray, np
     """Funding payments (instants ns, rates, interval ns). A table spaced like the bars or finer than 1 h
     is read as the rate in force per bar (CSV exports): one payment every ``funding_hours`` from 00:00 UTC,
     at the last rate before it (within the interval)."""
-    t = _ns(ds.funding["ts"])
+    t = to_ns(ds.funding["ts"])
     f = ds.funding["funding_rate"].to_numpy(dtype=float)
     step = _median_step(t)
     if step is None:
@@ -257,7 +292,7 @@ def _funding_facts(ds: Dataset, prices: _Prices, bar: int, funding_hours: int) -
     if len(ds.funding) == 0:
         return out
     pay, rate, every = _payments(ds, bar, funding_hours)
-    t_oi = _ns(ds.open_interest["ts"])
+    t_oi = to_ns(ds.open_interest["ts"])
     oi = ds.open_interest["open_interest"].to_numpy(dtype=float)
     o1, o0 = _at(t_oi, oi, pay), _at(t_oi, oi, pay - every)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -271,14 +306,14 @@ def _funding_facts(ds: Dataset, prices: _Prices, bar: int, funding_hours: int) -
 
 def _liquidation_facts(ds: Dataset, prices: _Prices) -> dict[str, float]:
     out = {"liq_top1_share": math.nan, "liq_corr_abs_r": math.nan, "n_hours": 0.0}
-    hours = np.unique(np.floor_divide(_ns(ds.ohlcv["ts"]), HOUR_NS)) * HOUR_NS
+    hours = np.unique(np.floor_divide(to_ns(ds.ohlcv["ts"]), HOUR_NS)) * HOUR_NS
     r = prices.log_at(hours + HOUR_NS) - prices.log_at(hours)
     hours, r = hours[np.isfinite(r)], r[np.isfinite(r)]
     out["n_hours"] = float(hours.size)
     liq = ds.liquidations
     if liq is None or len(liq) == 0 or hours.size == 0:
         return out
-    h = np.floor_divide(_ns(liq["ts"]), HOUR_NS) * HOUR_NS
+    h = np.floor_divide(to_ns(liq["ts"]), HOUR_NS) * HOUR_NS
     i = np.searchsorted(hours, h)
     inside = (i < hours.size) & (hours[np.minimum(i, hours.size - 1)] == h)
     usd = np.bincount(i[inside], weights=liq["value"].to_numpy(dtype=float)[inside], minlength=hours.size)
@@ -312,8 +347,8 @@ def _step_text(ns: int | None) -> str:
 
 def _dataset_rows(ds: Dataset, label: str, steps: tuple[str, ...], funding_hours: int) -> list[dict]:
     prices = _prices(ds)
-    bar = _median_step(_ns(ds.ohlcv["ts"])) or 0
-    t_oi = _ns(ds.open_interest["ts"])
+    bar = _median_step(to_ns(ds.ohlcv["ts"])) or 0
+    t_oi = to_ns(ds.open_interest["ts"])
     native = _median_step(t_oi)
     grid = {**_funding_facts(ds, prices, bar, funding_hours), **_liquidation_facts(ds, prices)}
     oi_usd = ds.open_interest["open_interest_value"].to_numpy(dtype=float)
@@ -377,6 +412,17 @@ def stylized_facts(
     Columns: dataset, venue, synthetic, step, step_used, the :data:`FACTS` (definitions in
     :data:`DEFINITIONS` and the module docstring), n_steps, n_funding, n_hours, note (why facts are NaN).
     The funding, liquidation and level facts do not depend on the step and repeat in each step's row.
+
+    Parameters
+    ----------
+    data : Dataset, Collection, Mapping or iterable of them
+    steps : iterable of str
+    funding_hours : int
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per dataset/venue and step.
     """
     steps = tuple(steps)
     if not steps:
@@ -398,7 +444,18 @@ def stylized_facts(
 
 def facts_side_by_side(facts: pd.DataFrame) -> pd.DataFrame:
     """Datasets as columns: rows ``(step, fact)`` for the step facts, then the funding, liquidation and
-    level facts once (group ``"any step"``), from a :func:`stylized_facts` table."""
+    level facts once (group ``"any step"``), from a :func:`stylized_facts` table.
+
+    Parameters
+    ----------
+    facts : pd.DataFrame
+        A :func:`stylized_facts` table.
+
+    Returns
+    -------
+    pd.DataFrame
+        Index (group, fact), one column per dataset/venue.
+    """
     labels = list(dict.fromkeys(facts["dataset"]))
     by = facts.set_index(["dataset", "step"])
     blocks = []
@@ -430,7 +487,20 @@ REAL_BANDS: dict[tuple[str, str], tuple[float, float]] = {
 
 
 def band_check(facts: pd.DataFrame, bands: Mapping[tuple[str, str], tuple[float, float]] = REAL_BANDS) -> pd.DataFrame:
-    """One row per dataset/venue and banded fact of a :func:`stylized_facts` table: value, low, high, inside."""
+    """One row per dataset/venue and banded fact of a :func:`stylized_facts` table: value, low, high, inside.
+
+    Parameters
+    ----------
+    facts : pd.DataFrame
+        A :func:`stylized_facts` table.
+    bands : Mapping
+        (step, fact) → (low, high).
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns dataset, venue, step, fact, value, low, high, inside.
+    """
     rows = []
     for (step, fact), (lo, hi) in bands.items():
         for _, r in facts[facts["step"] == step].iterrows():

@@ -65,6 +65,24 @@ def score_maps(est_long, est_short, true_long, true_short, prices, close, *, ban
     Returns {'long': {...}, 'short': {...}} with spearman_mean, spearman_p10, spearman_median,
     top_decile_share (mean), notional_ratio_median (estimated / true USD inside the band),
     n_snapshots (scored) and n_skipped.
+
+    Parameters
+    ----------
+    est_long, est_short, true_long, true_short : np.ndarray
+        (T, B) = time × price maps, USD, on the same grid.
+    prices : np.ndarray
+        (B,) bin centres, USD.
+    close : np.ndarray
+        (T,) reference price, USD.
+    band : float
+        Fraction of the close on each side scored.
+    start_index : int
+        First snapshot scored (the burn-in).
+
+    Returns
+    -------
+    dict
+        As described.
     """
     out: dict[str, Any] = {}
     prices = np.asarray(prices, dtype=np.float64)
@@ -117,58 +135,57 @@ def score(data, params: HeatmapParams | dict | None = None, *, presets: bool = T
     interest replaced by a constant increment per observation): how much of the score open interest
     earns, ``oi_gain`` = true_mix − placebo_true_mix per side. Returns a JSON-friendly dict; the data
     are labelled synthetic.
+
+    Parameters
+    ----------
+    data : str, Path or Collection
+        A simulated collection with its ``truth/`` folder.
+    params : HeatmapParams, dict or None
+        Engine parameters (plus ``overrides``).
+    presets : bool
+        Score every leverage preset too.
+    placebo : bool
+        Score the price-only placebo (:func:`liqlab.stats.nulls.placebo_data`).
+    band : float
+        Fraction of the close on each side scored.
+    burn_in_hours : float
+        Snapshots within this many hours of the start are not scored.
+    progress : bool or None
+        The engine's progress bar (None = on a terminal).
+
+    Returns
+    -------
+    dict
+        ``runs`` (per run and side), ``oi_gain`` and the run's settings.
     """
-    from liqlab.io.dataset import load_collection
     from liqlab.engine.heatmap import build_heatmap
-    from liqlab.engine.params import HeatmapParams
-    from liqlab.sim.truth import load_truth, true_heatmap
+    from liqlab.sim.truth import true_heatmap
 
     if not (0 < band < 1):
         raise ParameterError(f"band: must be in (0, 1), got {band!r}")
     if not (burn_in_hours >= 0):
         raise ParameterError(f"burn_in_hours: must be >= 0, got {burn_in_hours!r}")
-    if not isinstance(data, (str, os.PathLike)):
-        raise ParameterError("data: score needs the path of a simulated collection (with truth/)")
-    path = Path(data)
-    if not (path / "truth" / "config.json").exists():
-        raise DataError(f"{path}: no truth/config.json — score needs a collection written by `liqlab simulate`")
-    truth = load_truth(path)
-    coll = load_collection(path)
-    p = HeatmapParams.coerce(params, **overrides)
-    lev = tuple(float(x) for x in truth.leverage_mix["leverages"])
-    w_true = tuple(float(x) for x in truth.leverage_mix["leverage_weights"])
-    if not lev or len(lev) != len(w_true):
-        raise DataError(f"{path / 'truth' / 'config.json'}: no usable true leverage mix (leverages/leverage_weights)")
+    path, truth, coll, p, lev, w_true = _load_scored(data, params, overrides)
     p_true = p.replace(leverages=lev, leverage_weights=w_true)
-
-    runs: dict[str, Any] = {}
     h_true = build_heatmap(coll, p_true, progress=progress)
     times, edges = h_true.times, h_true.edges
-    venues = h_true.meta["venues"]
-    tl, ts = true_heatmap(truth, times, edges, venues=venues)
+    tl, ts = true_heatmap(truth, times, edges, venues=h_true.meta["venues"])
     step_h = h_true.replay.step_hours
     j0 = min(int(math.ceil(burn_in_hours / step_h)), max(len(times) - 1, 0))
 
     def run(h):
         return score_maps(h.long, h.short, tl, ts, h.prices, h.close, band=band, start_index=j0)
 
-    runs["true_mix"] = run(h_true)
+    runs: dict[str, Any] = {"true_mix": run(h_true)}
     if placebo:
-        from liqlab.stats.magnet import placebo_dataset
+        from liqlab.stats.nulls import placebo_data
 
-        h_pl = build_heatmap(placebo_dataset(coll), p_true, progress=progress)
-        runs["placebo_true_mix"] = run(h_pl)
+        runs["placebo_true_mix"] = run(build_heatmap(placebo_data(coll), p_true, progress=progress))
     if presets:
         for name in LEVERAGE_PRESETS:
             runs[f"preset:{name}"] = run(h_true.with_params(leverage_weights=None, leverage_preset=name))
-    same_grid = (np.array_equal(np.asarray(p.leverages), np.asarray(lev)))
-    if not same_grid:
-        h_p = build_heatmap(coll, p, progress=progress)
-        if h_p.edges.shape == edges.shape and np.allclose(h_p.edges, edges):
-            runs["params"] = run(h_p)
-        else:  # pragma: no cover - same data and grid params give the same grid
-            tl2, ts2 = true_heatmap(truth, h_p.times, h_p.edges, venues=venues)
-            runs["params"] = score_maps(h_p.long, h_p.short, tl2, ts2, h_p.prices, h_p.close, band=band, start_index=j0)
+    if not np.array_equal(np.asarray(p.leverages), np.asarray(lev)):
+        runs["params"] = _params_run(coll, p, truth, h_true, run, band, j0, progress)
     gain = ({side: runs["true_mix"][side]["spearman_mean"] - runs["placebo_true_mix"][side]["spearman_mean"]
              for side in ("long", "short")} if placebo else None)
     return {
@@ -184,8 +201,52 @@ def score(data, params: HeatmapParams | dict | None = None, *, presets: bool = T
     }
 
 
+def _load_scored(data, params, overrides):
+    """(path, truth, collection, params, true leverages, true weights) of a simulated collection."""
+    from liqlab.engine.params import HeatmapParams
+    from liqlab.io.dataset import load_collection
+    from liqlab.sim.truth import load_truth
+
+    if not isinstance(data, (str, os.PathLike)):
+        raise ParameterError("data: score needs the path of a simulated collection (with truth/)")
+    path = Path(data)
+    if not (path / "truth" / "config.json").exists():
+        raise DataError(f"{path}: no truth/config.json — score needs a collection written by `liqlab simulate`")
+    truth = load_truth(path)
+    coll = load_collection(path)
+    p = HeatmapParams.coerce(params, **overrides)
+    lev = tuple(float(x) for x in truth.leverage_mix["leverages"])
+    w_true = tuple(float(x) for x in truth.leverage_mix["leverage_weights"])
+    if not lev or len(lev) != len(w_true):
+        raise DataError(f"{path / 'truth' / 'config.json'}: no usable true leverage mix (leverages/leverage_weights)")
+    return path, truth, coll, p, lev, w_true
+
+
+def _params_run(coll, p, truth, h_true, run, band: float, j0: int, progress) -> dict[str, Any]:
+    """The score of the given parameters as they are (their own leverage set)."""
+    from liqlab.engine.heatmap import build_heatmap
+    from liqlab.sim.truth import true_heatmap
+
+    h_p = build_heatmap(coll, p, progress=progress)
+    if h_p.edges.shape == h_true.edges.shape and np.allclose(h_p.edges, h_true.edges):
+        return run(h_p)
+    # pragma: no cover - same data and grid params give the same grid
+    tl2, ts2 = true_heatmap(truth, h_p.times, h_p.edges, venues=h_true.meta["venues"])
+    return score_maps(h_p.long, h_p.short, tl2, ts2, h_p.prices, h_p.close, band=band, start_index=j0)
+
+
 def format_table(result: dict[str, Any]) -> str:
-    """A plain-text table of the runs (one row per run and side)."""
+    """A plain-text table of the runs (one row per run and side).
+
+    Parameters
+    ----------
+    result : dict
+        A :func:`score` result.
+
+    Returns
+    -------
+    str
+    """
     lines = [f"{'run':<22} {'side':<6} {'spearman':>9} {'p10':>7} {'top10%':>7} {'est/true':>9} {'n':>5}"]
     for name, r in result["runs"].items():
         for side in ("long", "short"):

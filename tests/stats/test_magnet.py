@@ -420,11 +420,11 @@ def test_magnet_test_pipeline_on_simulated_market(null_market):
     json.dumps(s)  # valid JSON (NaN -> null)
 
 
-def test_placebo_dataset_has_constant_oi_steps_and_same_prices(null_market):
-    from liqlab.stats.magnet import placebo_dataset
+def test_placebo_data_has_constant_oi_steps_and_same_prices(null_market):
+    from liqlab.stats.magnet import placebo_data
 
     ds = null_market["binanceusdm"]
-    pl = placebo_dataset(ds)
+    pl = placebo_data(ds)
     d = np.diff(pl.open_interest["open_interest"].to_numpy())
     assert np.allclose(d, d[0]) and d[0] > 0
     pd.testing.assert_frame_equal(pl.ohlcv, ds.ohlcv)
@@ -581,3 +581,24 @@ def test_excess_contrast_path_to_the_oi_specific_cluster_rejects():
     assert ev_ex["side"].eq(1).all()
     res = excess_contrast(ev_ex, PARAMS)
     assert res["n_events"] >= 20 and res["p_hat"] == 1.0 and res["p_value"] < 0.01
+
+
+def test_cli_magnet_takes_the_shared_engine_parameters(small_sim, tmp_path, capsys):
+    """`liqlab magnet` builds its map from the same engine flags as `liqlab heatmap`/`validate`/`fit`, so the
+    side split and margin model can be set; --heatmap-params is the same as --params-file; a bad engine
+    value is one line naming the flag's parameter."""
+    from liqlab.app.cli import main
+    from liqlab.engine.params import HeatmapParams
+
+    out = tmp_path / "m.json"
+    pfile = tmp_path / "p.json"
+    pfile.write_text(json.dumps(HeatmapParams().replace(half_life_hours=24.0).to_dict()))
+    rc = main(["magnet", str(small_sim), "--json", str(out), "--bootstrap-reps", "99", "--no-progress", "--no-placebo",
+               "--side-split", "candle", "--margin-model", "flat", "--time-step", "2h", "--heatmap-params", str(pfile)])
+    assert rc == 0
+    hp = json.loads(out.read_text())["heatmap_params"]
+    assert (hp["side_split"], hp["margin_model"], hp["time_step"], hp["half_life_hours"]) == ("candle", "flat", "2h", 24.0)
+    capsys.readouterr()
+    rc = main(["magnet", str(small_sim), "--json", str(out), "--side-split", "sideways"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "side_split" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

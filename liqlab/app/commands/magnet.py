@@ -6,14 +6,27 @@ HELP = "test whether liquidation clusters attract price (first-passage test, pla
 
 
 def add_arguments(p):
-    from liqlab.stats.magnet import MagnetParams
-    from liqlab.engine.params import HeatmapParams
+    """Add the ``liqlab magnet`` flags.
 
-    m, h = MagnetParams(), HeatmapParams()
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The ``magnet`` subcommand's parser: test flags, the shared heatmap parameter flags
+        (``--params-file``, ``--side-split``, ``--margin-model``, ...) and the run options.
+
+    Returns
+    -------
+    None
+    """
+    from liqlab._util import TRAIN_FRACTION
+    from liqlab.app.commands.validate import add_param_arguments
+    from liqlab.stats.magnet import MagnetParams
+
+    m = MagnetParams()
     p.add_argument("data", help="dataset directory or collection folder")
     p.add_argument("--json", required=True, metavar="OUT", help="write the result (JSON) here")
     p.add_argument("--horizon", type=float, default=None,
-                   help=f"horizon H in hours (decision spacing and window; default {m.horizon_hours:g})")
+                   help=f"horizon H in hours: decision spacing and window (default {m.horizon_hours:g}h)")
     p.add_argument("--k-atr", type=float, default=None, help=f"clusters within k ATRs of the price (default {m.k_atr:g})")
     p.add_argument("--min-dominance", type=float, default=None,
                    help=f"keep events with dominance >= r (default {m.min_dominance:g})")
@@ -21,13 +34,9 @@ def add_arguments(p):
     p.add_argument("--bootstrap-reps", type=int, default=None,
                    help=f"stationary-bootstrap replications (default {m.bootstrap_reps})")
     p.add_argument("--seed", type=int, default=None, help=f"bootstrap / random-level seed (default {m.seed})")
-    p.add_argument("--time-step", default=None, help=f"heatmap output step, e.g. 1h or 5min (default {h.time_step})")
-    p.add_argument("--half-life", default=None,
-                   help=f"heatmap half-life in hours, inf = no decay (default {h.half_life_hours:g})")
-    p.add_argument("--leverage-preset", default=None,
-                   help=f"heatmap leverage mix preset (default {h.leverage_preset})")
-    p.add_argument("--heatmap-params", default=None, metavar="FILE",
-                   help="heatmap parameters (.json/.yaml; default: liqlab.engine.params.HeatmapParams)")
+    add_param_arguments(p)
+    p.add_argument("--heatmap-params", dest="params_file", default=None, metavar="FILE",
+                   help="same as --params-file (heatmap parameters, .json/.yaml)")
     p.add_argument("--no-placebo", action="store_true", help="skip the placebo heatmap contrast")
     p.add_argument("--pipeline-reps", type=int, default=0,
                    help="pipeline null: rerun everything on this many bootstrapped price paths")
@@ -35,27 +44,29 @@ def add_arguments(p):
                    help="grid, e.g. 'leverage_preset=balanced,retail-high;half_life_hours=24,168;k_atr=2,3;"
                         "horizon_hours=2,4' (SPA/StepM/BY; select on the first --split, test once on the rest; "
                         "default: no grid)")
-    p.add_argument("--split", type=float, default=0.6, help="selection share of time for the grid")
+    p.add_argument("--split", type=float, default=TRAIN_FRACTION, help="selection share of time for the grid")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
-    from liqlab.errors import ParameterError
-    from liqlab.stats.magnet import magnet_test, parse_grid
-    from liqlab.engine.params import HeatmapParams
+    """Run the magnet test on the command line's data and write its JSON; print a short summary.
 
+    Parameters
+    ----------
+    args : argparse.Namespace
+
+    Returns
+    -------
+    int
+        0; bad input raises ``ParameterError``/``DataError`` (the CLI prints one line, exit 2).
+    """
+    from liqlab.app.commands.validate import params_from_args
+    from liqlab.errors import ParameterError
     from liqlab.io.atomic import check_file_target
+    from liqlab.stats.magnet import magnet_test, parse_grid
 
     check_file_target(args.json, probe=True)
-    hp = HeatmapParams.from_file(args.heatmap_params) if args.heatmap_params else HeatmapParams()
-    changes = {}
-    if args.time_step:
-        changes["time_step"] = args.time_step
-    if args.half_life is not None:
-        changes["half_life_hours"] = args.half_life
-    if args.leverage_preset:
-        changes["leverage_preset"] = args.leverage_preset
-    hp = hp.replace(**changes) if changes else hp
+    hp = params_from_args(args)
     mp = {k: v for k, v in {"horizon_hours": args.horizon, "k_atr": args.k_atr, "min_dominance": args.min_dominance,
                             "venue": args.venue, "bootstrap_reps": args.bootstrap_reps, "seed": args.seed}.items()
           if v is not None}
@@ -70,7 +81,17 @@ def run(args) -> int:
 
 
 def format_summary(s: dict) -> str:
-    """One short plain-text block: n, untouched share, p̂ with CI, lift, p-value, placebo, grid."""
+    """One short plain-text block: n, untouched share, p̂ with CI, lift, p-value, placebo, grid.
+
+    Parameters
+    ----------
+    s : dict
+        ``MagnetResult.to_json_dict()``.
+
+    Returns
+    -------
+    str
+    """
 
     def f(x, nd=3):
         return "n/a" if x is None else f"{x:.{nd}f}"
