@@ -8,6 +8,17 @@ HELP = "fetch OHLCV, mark, open interest, funding, tiers (and liquidations where
 
 
 def add_arguments(p):
+    """Add the ``liqlab fetch`` options to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+
+    Returns
+    -------
+    None
+    """
     from liqlab.io.fetch import TABLES
 
     p.add_argument("--exchange", required=True, help="comma-separated: binanceusdm,bybit,okx (several = collection)")
@@ -22,6 +33,18 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    """Run ``liqlab fetch``: fetch the tables from the exchanges into the collection and print what was added (JSON).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+
+    Returns
+    -------
+    int
+        Exit status: 0. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    """
     from liqlab.io.atomic import check_dir_target
     from liqlab.io.fetch import fetch
 

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
-import sys
 
 HELP = "import bulk files (binance-vision, freqtrade, coinglass-csv, ccxt-tiers) into a dataset directory"
 
 
 def add_arguments(p):
+    """Add the ``liqlab import`` options to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+
+    Returns
+    -------
+    None
+    """
     from liqlab.io.importers import FORMATS, FUNDING_UNITS
 
     p.add_argument("sources", nargs="+", metavar="SRC", help="files to import (.csv, .zip, .feather, .json[.gz])")
@@ -29,6 +39,19 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    """Run ``liqlab import``: import bulk files into a dataset, print what changed (JSON) and warnings on stderr.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+
+    Returns
+    -------
+    int
+        Exit status: 0. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    """
+    from liqlab.app.messages import print_warning
     from liqlab.io.importers import import_files
 
     res = import_files(
@@ -37,7 +60,7 @@ def run(args) -> int:
         progress=False if args.no_progress else None,
     )
     for w in res.warnings:
-        print(f"liqlab import: warning: {w}", file=sys.stderr)
+        print_warning("import", w)
     print(json.dumps({"path": str(res.path), "changed": res.changed, "rows": res.rows, "added": res.added,
                       "files": len(res.files)}, indent=2))
     return 0

@@ -8,10 +8,33 @@ HELP = "validate a dataset or collection and print row counts and coverage"
 
 
 def add_arguments(p):
+    """Add the ``liqlab info`` options to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+
+    Returns
+    -------
+    None
+    """
     p.add_argument("data", help="dataset directory or collection folder")
 
 
 def run(args) -> int:
+    """Run ``liqlab info``: validate a dataset or collection and print its coverage (JSON).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+
+    Returns
+    -------
+    int
+        Exit status: 0. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    """
     from liqlab.io.dataset import load_collection
 
     coll = load_collection(args.data)

@@ -8,6 +8,17 @@ HELP = "record liquidation events from exchange websockets (plus OI/OHLCV/fundin
 
 
 def add_arguments(p):
+    """Add the ``liqlab record`` options to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+
+    Returns
+    -------
+    None
+    """
     import argparse
 
     p.add_argument("--exchange", default="binanceusdm,bybit,okx", help="comma-separated: binanceusdm,bybit,okx")
@@ -26,6 +37,18 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    """Run ``liqlab record``: record liquidations until the duration ends or a signal arrives (or only compact the parts).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+
+    Returns
+    -------
+    int
+        Exit status: 0. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    """
     import dataclasses
 
     from liqlab.io import record as rec

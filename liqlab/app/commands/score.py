@@ -8,6 +8,17 @@ HELP = "score the heatmap engine against a simulated collection's truth/ (Spearm
 
 
 def add_arguments(p) -> None:
+    """Add the ``liqlab score`` options to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+
+    Returns
+    -------
+    None
+    """
     from liqlab.stats.score import DEFAULT_BAND, DEFAULT_BURN_IN_HOURS
     from liqlab.app.commands.heatmap import add_param_arguments
 
@@ -23,6 +34,18 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    """Run ``liqlab score``: score the heatmap against the simulation's truth and print the JSON (and a table).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+
+    Returns
+    -------
+    int
+        Exit status: 0. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    """
     from liqlab.stats.score import format_table, score
     from liqlab.app.commands.heatmap import params_from_args
 

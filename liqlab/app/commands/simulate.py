@@ -22,6 +22,17 @@ _FLAGS = {
 
 
 def add_arguments(p):
+    """Add the ``liqlab simulate`` options to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+
+    Returns
+    -------
+    None
+    """
     from liqlab.sim.simulation import SimulationConfig
 
     defaults = SimulationConfig.__dataclass_fields__
@@ -36,6 +47,18 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    """Run ``liqlab simulate``: simulate a market into the output folder.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+
+    Returns
+    -------
+    int
+        Exit status: 0. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    """
     from liqlab.sim.simulation import simulate
 
     from liqlab.io.atomic import check_dir_target
