@@ -127,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _fail(command: str, message: str, code: int) -> int:
     """Print ``liqlab COMMAND: error: MESSAGE`` on one line to stderr (:mod:`liqlab.app.messages`); return ``code``."""
-    from liqlab.app.messages import print_error
+    from liqlab.app.messages import print_message
 
-    print_error(command, message)
+    print_message(command, message)
     return code
 
 

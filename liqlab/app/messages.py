@@ -14,7 +14,7 @@ from typing import TextIO
 
 from liqlab._util import one_line
 
-__all__ = ["error_line", "warning_line", "print_error", "print_warning", "exception_summary"]
+__all__ = ["error_line", "warning_line", "print_message", "exception_summary"]
 
 
 def error_line(command: str, message: BaseException | str) -> str:
@@ -53,49 +53,26 @@ def warning_line(command: str, message: BaseException | str) -> str:
     return f"liqlab {command}: warning: {one_line(message)}"
 
 
-def _emit(line: str, stream: TextIO | None) -> None:
+def print_message(command: str, message: BaseException | str, *, warning: bool = False,
+                  stream: TextIO | None = None) -> None:
+    """Print :func:`error_line` (or, with ``warning``, :func:`warning_line`); a closed stream is ignored.
+
+    Parameters
+    ----------
+    command : str
+        The subcommand's name.
+    message : BaseException or str
+        What went wrong, or the warning.
+    warning : bool
+        Print a warning line instead of an error line.
+    stream : text stream, optional
+        Where to print (default ``sys.stderr`` at call time).
+    """
+    line = (warning_line if warning else error_line)(command, message)
     try:
         print(line, file=stream if stream is not None else sys.stderr)
     except BrokenPipeError:  # the reader went away: nothing left to tell
         pass
-
-
-def print_error(command: str, message: BaseException | str, stream: TextIO | None = None) -> None:
-    """Print :func:`error_line` to ``stream`` (default stderr); a closed stream is ignored.
-
-    Parameters
-    ----------
-    command : str
-        The subcommand's name.
-    message : BaseException or str
-        What went wrong.
-    stream : text stream, optional
-        Where to print (default ``sys.stderr`` at call time).
-
-    Returns
-    -------
-    None
-    """
-    _emit(error_line(command, message), stream)
-
-
-def print_warning(command: str, message: BaseException | str, stream: TextIO | None = None) -> None:
-    """Print :func:`warning_line` to ``stream`` (default stderr); a closed stream is ignored.
-
-    Parameters
-    ----------
-    command : str
-        The subcommand's name.
-    message : BaseException or str
-        The warning.
-    stream : text stream, optional
-        Where to print (default ``sys.stderr`` at call time).
-
-    Returns
-    -------
-    None
-    """
-    _emit(warning_line(command, message), stream)
 
 
 def exception_summary(exc: BaseException) -> str:

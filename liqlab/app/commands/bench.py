@@ -9,16 +9,12 @@ HELP = "benchmark the heatmap engine and the stylized facts (synthetic arrays): 
 
 
 def add_arguments(p) -> None:
-    """Add the ``liqlab bench`` options to ``p``.
+    """Add the case selection, sizes (bars, bins, days) and the numba and progress switches to ``p``.
 
     Parameters
     ----------
     p : argparse.ArgumentParser
-        The subcommand's parser.
-
-    Returns
-    -------
-    None
+        The parser of ``liqlab bench``; returns nothing.
     """
     from liqlab.app.bench import CASES, MIN_PER_YEAR
 
@@ -37,12 +33,12 @@ def run(args) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        The parsed options.
+        Parsed options; cases: comma-separated names; repeats, bars, bins and rebuild_days size them.
 
     Returns
     -------
     int
-        Exit status: 0. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+        Exit status 0; one JSON line per case on stdout, flushed as each finishes. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
     """
     from liqlab.app.bench import run_bench
 

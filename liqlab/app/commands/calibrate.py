@@ -6,16 +6,12 @@ HELP = "calibrate the magnet test on simulated markets (null rejection rate, pow
 
 
 def add_arguments(p):
-    """Add the ``liqlab calibrate`` options to ``p``.
+    """Add runs, settings, model, world, dask scheduler or workers, checkpoint and magnet-test options to ``p``.
 
     Parameters
     ----------
     p : argparse.ArgumentParser
-        The subcommand's parser.
-
-    Returns
-    -------
-    None
+        The parser of ``liqlab calibrate``; returns nothing.
     """
     p.add_argument("--runs", type=int, default=200, help="simulated markets per setting (default 200)")
     p.add_argument("--json", required=True, metavar="OUT", help="write the report (JSON) here")
@@ -47,12 +43,12 @@ def run(args) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        The parsed options.
+        Parsed options; settings as text ('null;hunt=0.1'); json is the report file, probed before any work.
 
     Returns
     -------
     int
-        Exit status: 0. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+        Exit status 0, with the report written and a plain-text summary (rates, power, seconds per stage) printed. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
     """
     from liqlab.io import atomic
     from liqlab.stats.calibrate import calibrate, parse_settings

@@ -8,16 +8,12 @@ HELP = "run every notebook offline on a dataset (default: the simulated sample) 
 
 
 def add_arguments(p):
-    """Add the ``liqlab demo`` options to ``p``.
+    """Add --dataset, --reports and --notebooks folders to ``p``.
 
     Parameters
     ----------
     p : argparse.ArgumentParser
-        The subcommand's parser.
-
-    Returns
-    -------
-    None
+        The parser of ``liqlab demo``; returns nothing.
     """
     p.add_argument("--dataset", default="data/sample", help="dataset or collection (default data/sample)")
     p.add_argument("--reports", default="reports", help="output folder (default reports/)")
@@ -30,12 +26,12 @@ def run(args) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        The parsed options.
+        Parsed options; dataset (checked first), reports folder and notebook folder.
 
     Returns
     -------
     int
-        Exit status: 0 when every notebook ran, 1 when one failed. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+        Exit status 0 when every notebook ran, 1 when one failed; a line per notebook with its seconds and outputs. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
     """
     from pathlib import Path
 

@@ -8,16 +8,12 @@ HELP = "stylized facts of open interest (ΔOI/OI, lead/lag with returns, funding
 
 
 def add_arguments(p) -> None:
-    """Add the ``liqlab facts`` options to ``p``.
+    """Add DATA paths, --step list, --funding-hours and --json to ``p``.
 
     Parameters
     ----------
     p : argparse.ArgumentParser
-        The subcommand's parser.
-
-    Returns
-    -------
-    None
+        The parser of ``liqlab facts``; returns nothing.
     """
     from liqlab.stats.facts import DEFAULT_FUNDING_HOURS, DEFAULT_STEPS
 
@@ -78,12 +74,12 @@ def run(args) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        The parsed options.
+        Parsed options; data: dataset paths (labelled by folder name); step: 'native' and/or durations.
 
     Returns
     -------
     int
-        Exit status: 0. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+        Exit status 0 after the side-by-side table, the notes and the pointer to the definitions. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
     """
     import json
     from pathlib import Path

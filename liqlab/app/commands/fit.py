@@ -19,16 +19,12 @@ def _floats(text: str, option: str = "--half-lives") -> list[float]:
 
 
 def add_arguments(p):
-    """Add the ``liqlab fit`` options to ``p``.
+    """Add DATA, --liquidations, --out, --json, the engine flags, the search grid and --max-memory to ``p``.
 
     Parameters
     ----------
     p : argparse.ArgumentParser
-        The subcommand's parser.
-
-    Returns
-    -------
-    None
+        The parser of ``liqlab fit``; returns nothing.
     """
     from liqlab.app.commands.heatmap import add_memory_argument
     from liqlab.app.commands.validate import add_param_arguments
@@ -78,12 +74,12 @@ def run(args) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        The parsed options.
+        Parsed options; half_lives, oi_rules, half_life_exponents: comma-separated grids; truth: a folder, 'auto' or 'none'.
 
     Returns
     -------
     int
-        Exit status: 0. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+        Exit status 0 after the fitted parameters, the train/test objective, the choice and the test window. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
     """
     from liqlab.io import atomic
     from liqlab.stats.fit import fit

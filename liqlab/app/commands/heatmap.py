@@ -111,16 +111,12 @@ def add_memory_argument(p) -> None:
 
 
 def add_arguments(p) -> None:
-    """Add the ``liqlab heatmap`` options to ``p``.
+    """Add DATA, --out, the engine parameter flags and --max-memory to ``p``.
 
     Parameters
     ----------
     p : argparse.ArgumentParser
-        The subcommand's parser.
-
-    Returns
-    -------
-    None
+        The parser of ``liqlab heatmap``; returns nothing.
     """
     p.add_argument("data", help="dataset directory or collection folder")
     p.add_argument("--out", required=True, help="output file: .npz (Heatmap.save) or .html (static explorer)")
@@ -135,12 +131,12 @@ def run(args) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        The parsed options.
+        Parsed options; out: .npz or .html (checked before the build); the p_* fields are engine parameters.
 
     Returns
     -------
     int
-        Exit status: 0. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+        Exit status 0, printing the heatmap summary (grid, steps, totals in USD) as JSON. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
     """
     from pathlib import Path
 

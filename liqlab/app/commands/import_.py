@@ -8,16 +8,12 @@ HELP = "import bulk files (binance-vision, freqtrade, coinglass-csv, ccxt-tiers)
 
 
 def add_arguments(p):
-    """Add the ``liqlab import`` options to ``p``.
+    """Add source files, format, dataset folder, venue, symbol and the per-format unit options to ``p``.
 
     Parameters
     ----------
     p : argparse.ArgumentParser
-        The subcommand's parser.
-
-    Returns
-    -------
-    None
+        The parser of ``liqlab import``; returns nothing.
     """
     from liqlab.io.importers import FORMATS, FUNDING_UNITS
 
@@ -44,14 +40,14 @@ def run(args) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        The parsed options.
+        Parsed options; sources: bulk files; format: one of liqlab.io.importers.FORMATS.
 
     Returns
     -------
     int
-        Exit status: 0. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+        Exit status 0; the import summary as JSON on stdout, warnings on stderr. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
     """
-    from liqlab.app.messages import print_warning
+    from liqlab.app.messages import print_message
     from liqlab.io.importers import import_files
 
     res = import_files(
@@ -60,7 +56,7 @@ def run(args) -> int:
         progress=False if args.no_progress else None,
     )
     for w in res.warnings:
-        print_warning("import", w)
+        print_message("import", w, warning=True)
     print(json.dumps({"path": str(res.path), "changed": res.changed, "rows": res.rows, "added": res.added,
                       "files": len(res.files)}, indent=2))
     return 0

@@ -8,16 +8,12 @@ HELP = "validate a dataset or collection and print row counts and coverage"
 
 
 def add_arguments(p):
-    """Add the ``liqlab info`` options to ``p``.
+    """Add the DATA argument to ``p``.
 
     Parameters
     ----------
     p : argparse.ArgumentParser
-        The subcommand's parser.
-
-    Returns
-    -------
-    None
+        The parser of ``liqlab info``; returns nothing.
     """
     p.add_argument("data", help="dataset directory or collection folder")
 
@@ -28,12 +24,12 @@ def run(args) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        The parsed options.
+        Parsed options; data: a dataset directory or a collection folder.
 
     Returns
     -------
     int
-        Exit status: 0. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+        Exit status 0 after printing each dataset's summary (rows, first and last time, UTC) as JSON. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
     """
     from liqlab.io.dataset import load_collection
 

@@ -6,16 +6,12 @@ HELP = "run notebooks with papermill into reports/<name>/<UTC stamp>/ and update
 
 
 def add_arguments(p):
-    """Add the ``liqlab report`` options to ``p``.
+    """Add the config or notebook flags, parameter overrides, folders, retention and refresh switches to ``p``.
 
     Parameters
     ----------
     p : argparse.ArgumentParser
-        The subcommand's parser.
-
-    Returns
-    -------
-    None
+        The parser of ``liqlab report``; returns nothing.
     """
     from liqlab.app.report import DEFAULT_RETENTION
 
@@ -59,15 +55,15 @@ def run(args) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        The parsed options.
+        Parsed options; config or notebook/name/dataset flags; param: NAME=VALUE items parsed as YAML.
 
     Returns
     -------
     int
-        Exit status: 0 when every run succeeded, 1 when one failed. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+        Exit status 0 when every run succeeded, 1 when one failed; one line per report, its errors on stderr. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
     """
     from liqlab.app import report
-    from liqlab.app.messages import print_error
+    from liqlab.app.messages import print_message
 
     if args.index_only:
         for d in _index_dirs(args):
@@ -87,7 +83,7 @@ def run(args) -> int:
             line += f" ({res.record['banner']})"
         print(line)
         for err in res.record.get("errors", []):
-            print_error("report", f"{c.name}: {err}")
+            print_message("report", f"{c.name}: {err}")
         worst = max(worst, res.exit_code)
     return worst
 

@@ -9,16 +9,12 @@ HELP = "score the heatmap's swept notional against realized liquidations, next t
 
 
 def add_arguments(p):
-    """Add the ``liqlab validate`` options to ``p``.
+    """Add DATA, --liquidations, --json, the engine flags, the scoring window and bootstrap options to ``p``.
 
     Parameters
     ----------
     p : argparse.ArgumentParser
-        The subcommand's parser.
-
-    Returns
-    -------
-    None
+        The parser of ``liqlab validate``; returns nothing.
     """
     p.add_argument("data", help="dataset directory or collection (prices, open interest; realized liquidations "
                                 "unless --liquidations is given)")
@@ -41,12 +37,12 @@ def run(args) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        The parsed options.
+        Parsed options; score_start/score_end: UTC times bounding the scored steps; n_boot >= 10.
 
     Returns
     -------
     int
-        Exit status: 0. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+        Exit status 0 after the metric table, the verdict and the report's path. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
     """
     from liqlab.errors import ParameterError
     from liqlab.stats.validate import N_BOOT, SIDE_SPLITS, validate

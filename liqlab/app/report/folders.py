@@ -55,7 +55,7 @@ def iso(t: datetime) -> str:
     Parameters
     ----------
     t : datetime.datetime
-        An aware time.
+        An aware time, in any zone (converted to UTC, microseconds dropped).
 
     Returns
     -------
@@ -166,7 +166,7 @@ def resolve_latest(report_dir: Path) -> Path | None:
     Parameters
     ----------
     report_dir : pathlib.Path
-        The report's folder.
+        The report's folder, holding ``latest`` beside the run folders.
 
     Returns
     -------
