@@ -45,7 +45,27 @@ MIN_PER_YEAR = 525_600
 
 def synthetic_dataset(n_bars: int, *, venue: str = "binanceusdm", seed: int = 0, oi_minutes: int = 5,
                       start: str = "2025-01-01"):
-    """A SYNTHETIC Dataset: ``n_bars`` 1m bars (annual vol ~50%), OI every ``oi_minutes``, taker volume."""
+    """A SYNTHETIC Dataset: ``n_bars`` 1m bars (annual vol ~50%), OI every ``oi_minutes``, taker volume.
+
+    Parameters
+    ----------
+    n_bars : int
+        One-minute bars.
+    venue : str
+        ccxt venue id written in the metadata.
+    seed : int
+        Random seed.
+    oi_minutes : int
+        Minutes between open-interest observations.
+    start : str
+        First bar (UTC).
+
+    Returns
+    -------
+    Dataset
+        OHLCV around 60,000 USD with taker buy volume (base units), open interest (base units and USD),
+        funding every 8 hours; ``meta['synthetic']`` is True.
+    """
     import pandas as pd
 
     from liqlab.io.dataset import Dataset, make_meta
@@ -159,19 +179,18 @@ def _year_case(n_bars: int, *, n_bins: int, repeats: int, use_numba: bool | None
 
 
 def _numba_used(use_numba: bool | None) -> bool:
-    from liqlab._jit import want_numba
-    from liqlab.engine.kernel import numba_available
+    from liqlab._jit import numba_available, want_numba
 
     return bool(want_numba(use_numba) and numba_available())
 
 
 def _three_venues(days: float):
-    """``days`` of 1m bars per venue for binanceusdm, bybit and okx (SYNTHETIC): (bars per venue, Collection)."""
+    """``days`` of 1m bars per venue of :data:`liqlab._util.VENUES` (SYNTHETIC): (bars per venue, Collection)."""
+    from liqlab._util import VENUES
     from liqlab.io.dataset import Collection
 
     n = int(days * 1440)
-    return n, Collection(datasets=tuple(synthetic_dataset(n, venue=v, seed=i) for i, v in
-                                        enumerate(("binanceusdm", "bybit", "okx"))))
+    return n, Collection(datasets=tuple(synthetic_dataset(n, venue=v, seed=i) for i, v in enumerate(VENUES)))
 
 
 def _rebuild_case(days: float, *, repeats: int, use_numba: bool | None) -> dict[str, Any]:
@@ -226,9 +245,37 @@ def _facts_case(days: float, *, repeats: int) -> dict[str, Any]:
 
 def run_bench(cases=CASES, *, repeats: int = 3, bars: int = MIN_PER_YEAR, bins: int = 1000, rebuild_days: float = 30.0,
               use_numba: bool | None = None, progress: bool | None = None) -> Iterator[dict[str, Any]]:
-    """Yield one result dict per case (see module docstring). ``bars`` scales the year case (tests use tiny)."""
-    from tqdm.auto import tqdm
+    """Run the benchmark cases (see the module docstring).
 
+    Parameters
+    ----------
+    cases : sequence of str
+        Subset of :data:`CASES`.
+    repeats : int
+        Timed repeats after one warm-up (the median is reported).
+    bars : int
+        One-minute bars of the year case (>= 120; tests use tiny ones).
+    bins : int
+        Price bins of the year case (>= 2).
+    rebuild_days : float
+        Days per venue of the rebuild, explore and facts cases.
+    use_numba : bool, optional
+        Force numba on or off (None: numba unless ``LIQLAB_NO_NUMBA``).
+    progress : bool, optional
+        Progress bar over the cases (None: only on a terminal).
+
+    Yields
+    ------
+    dict
+        One result per case: seconds, memory in bytes, sizes, ``synthetic: True`` and the 1-minute load
+        average.
+
+    Raises
+    ------
+    ParameterError
+        Unknown case or out-of-range sizes.
+    """
+    from liqlab._util import progress as progress_bar
     from liqlab.errors import ParameterError
 
     unknown = [c for c in cases if c not in CASES]
@@ -252,8 +299,7 @@ def run_bench(cases=CASES, *, repeats: int = 3, bars: int = MIN_PER_YEAR, bins: 
         plan.append(("explore", lambda: _explore_case(rebuild_days, repeats=repeats)))
     if "facts" in cases:
         plan.append(("facts", lambda: _facts_case(rebuild_days, repeats=repeats)))
-    disable = None if progress is None else not progress
-    for name, fn in tqdm(plan, desc="bench", unit="case", disable=disable, leave=False):
+    for name, fn in progress_bar(plan, desc="bench", unit="case", enabled=progress):
         r = fn()
         r["load_avg_1min"] = _load()  # the machine is shared: context for the timings
         yield r
@@ -269,5 +315,16 @@ def _load() -> float | None:
 
 
 def main_json(**kw) -> list[str]:
-    """The JSON lines ``liqlab bench`` prints."""
+    """The JSON lines ``liqlab bench`` prints.
+
+    Parameters
+    ----------
+    **kw
+        Arguments of :func:`run_bench`.
+
+    Returns
+    -------
+    list of str
+        One JSON object per case.
+    """
     return [json.dumps(r) for r in run_bench(**kw)]

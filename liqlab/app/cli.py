@@ -59,6 +59,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``liqlab`` argument parser with one subparser per module in :data:`COMMANDS`.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        Its parse errors print one line and exit 2; each subparser's ``_run`` default is the
+        subcommand's ``run(args)``.
+    """
     from liqlab import __version__
 
     parser = _Parser(prog="liqlab", description="Liquidation heatmaps: data, estimation, explorer, magnet test.")
@@ -78,6 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``liqlab`` subcommand.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after ``liqlab`` (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 done, 1 a report or demo with failed notebooks, 2 bad input (one stderr
+        line ``liqlab COMMAND: error: MESSAGE``), 3 a report already running, 130 interrupted, 141 the
+        output pipe closed.
+    """
     from liqlab.errors import LiqlabError
 
     parser = build_parser()
@@ -104,12 +126,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fail(command: str, message: str, code: int) -> int:
-    """Print ``liqlab COMMAND: error: MESSAGE`` on one line to stderr; return ``code``."""
-    msg = " ".join(message.split())  # one line
-    try:
-        print(f"liqlab {command}: error: {msg}", file=sys.stderr)
-    except BrokenPipeError:
-        pass
+    """Print ``liqlab COMMAND: error: MESSAGE`` on one line to stderr (:mod:`liqlab.app.messages`); return ``code``."""
+    from liqlab.app.messages import print_message
+
+    print_message(command, message)
     return code
 
 

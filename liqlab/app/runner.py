@@ -79,7 +79,22 @@ KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
 
 def papermill_execute(nb: Any, out: str | os.PathLike, **kwargs: Any) -> Any:
     """``papermill.execute_notebook(nb, out, **kwargs)`` without papermill's parser warnings and the
-    kernel's start-up warning on stderr (errors still show)."""
+    kernel's start-up warning on stderr (errors still show).
+
+    Parameters
+    ----------
+    nb : str or notebook node
+        The notebook (path or nbformat node).
+    out : str or os.PathLike
+        Where the executed notebook is written.
+    **kwargs
+        Further ``papermill.execute_notebook`` arguments (parameters, cwd, kernel_name, ...).
+
+    Returns
+    -------
+    Any
+        The executed notebook node (papermill's return value).
+    """
     import papermill
 
     with _papermill_quiet():
@@ -89,7 +104,23 @@ def papermill_execute(nb: Any, out: str | os.PathLike, **kwargs: Any) -> Any:
 def notebook_parameters(path: Path) -> dict[str, _Param]:
     """Parameters declared by a notebook's ``parameters`` cell: papermill's inspection, completed by an
     AST read of the same cell (papermill skips e.g. ``x: str | None = None``). Types come from the
-    annotation, else from the literal default (None default = any type)."""
+    annotation, else from the literal default (None default = any type).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The notebook.
+
+    Returns
+    -------
+    dict
+        Parameter name -> its declaration (type name or None = any, whether None is accepted).
+
+    Raises
+    ------
+    ParameterError
+        The notebook is missing or unreadable.
+    """
     import nbformat
     import papermill
 
@@ -165,6 +196,22 @@ def check_parameters(path: str | os.PathLike, parameters: dict[str, Any]) -> Non
     """Raise ParameterError naming notebook and parameter for an undeclared name or a wrong type.
 
     papermill itself would inject an unknown parameter silently; this runs before any execution.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The notebook.
+    parameters : dict
+        Name -> value to inject.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    ParameterError
+        An undeclared name or a value of the wrong type.
     """
     declared = notebook_parameters(Path(path))
     for name, value in parameters.items():
@@ -188,7 +235,20 @@ _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 
 def export_html(nb_path: str | os.PathLike, html: str | os.PathLike | None = None) -> Path:
     """Self-contained HTML of an executed notebook (lab template without require.js/MathJax/mermaid/
-    widget CDN scripts; Bokeh outputs carry their own inline resources). Written atomically."""
+    widget CDN scripts; Bokeh outputs carry their own inline resources). Written atomically.
+
+    Parameters
+    ----------
+    nb_path : str or os.PathLike
+        The executed notebook.
+    html : str or os.PathLike, optional
+        Output file (default: the notebook's path with ``.html``).
+
+    Returns
+    -------
+    pathlib.Path
+        The HTML file.
+    """
     import jinja2
     import nbformat
     from nbconvert import HTMLExporter
@@ -216,6 +276,26 @@ def execute_notebook(
     """Run ``src`` with papermill into ``out_dir/<name>.ipynb`` (+ ``.html``); cwd is the notebook's folder.
 
     A failing notebook still leaves its partly executed copy (with the error) in ``out_dir``.
+
+    Parameters
+    ----------
+    src : str or os.PathLike
+        The notebook.
+    out_dir : str or os.PathLike
+        Output folder (created).
+    parameters : dict, optional
+        Checked against the notebook's parameters cell first (:func:`check_parameters`).
+    html : bool
+        Also export self-contained HTML.
+    progress : bool
+        papermill's progress bar.
+    timeout : int
+        Seconds per cell.
+
+    Returns
+    -------
+    NotebookRun
+        Paths, success, the failing cell's error on one line, and the seconds taken.
     """
     import time
 
@@ -242,7 +322,24 @@ def execute_notebook(
 
 def run_demo(dataset: str | os.PathLike, reports: str | os.PathLike = "reports", notebooks: str | os.PathLike | None = None,
              progress: bool = True) -> list[NotebookRun]:
-    """The main offline job: every notebook in ``notebooks/`` executed on ``dataset`` into ``reports/``."""
+    """The main offline job: every notebook in ``notebooks/`` executed on ``dataset`` into ``reports/``.
+
+    Parameters
+    ----------
+    dataset : str or os.PathLike
+        Dataset or collection given to notebooks that declare ``dataset``.
+    reports : str or os.PathLike
+        Output folder; notebooks declaring ``results_path`` write ``<stem>.json`` there.
+    notebooks : str or os.PathLike, optional
+        Notebook folder (default the project's ``notebooks/``); its ``[0-9]*.ipynb`` run in name order.
+    progress : bool
+        papermill's progress bars.
+
+    Returns
+    -------
+    list of NotebookRun
+        One per notebook, in order.
+    """
     nb_dir = Path(notebooks) if notebooks else NOTEBOOK_DIR
     reports = Path(reports).resolve()
     dataset = Path(dataset).resolve()

@@ -376,6 +376,10 @@ def check_killed_report(tmp, out, err):
 
 
 def case_record_offline(tmp):
+    # import ccxt.pro before the clock starts: a cold import can take longer than --duration on a loaded
+    # machine, and the case is about the recorder's failing attempts, not about the import
+    import ccxt.pro  # noqa: F401
+
     def run():
         from liqlab.app.cli import main
 
@@ -416,6 +420,10 @@ def check_verdict_tie(tmp, out, err):
 def case_r2_bounded(tmp):
     def run():
         from liqlab.stats import validate as V
+
+        stats_tests = str(REPO / "tests" / "stats")  # the fixture lives beside the validation tests
+        if stats_tests not in sys.path:
+            sys.path.insert(0, stats_tests)
         from test_validate import r2_level_shift
 
         return 0, json.dumps(V.r2_gain(*r2_level_shift(), n_boot=300)), ""

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from liqlab.app import report
+from liqlab.app.report import folders
 from liqlab.io.dataset import Dataset, make_meta, write_dataset
 from liqlab.errors import FetchError, ParameterError
 
@@ -208,8 +209,8 @@ def test_retention_removes_oldest_but_keeps_latest(tmp_path):
     rdir = tmp_path / "reports" / "r"
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     runs = [report.new_run_dir(rdir, t0 + timedelta(hours=i)) for i in range(5)]
-    report._set_latest(rdir, runs[0])
-    removed = report._apply_retention(rdir, 2)
+    folders.set_latest(rdir, runs[0])
+    removed = folders.apply_retention(rdir, 2)
     left = [p.name for p in report.list_runs(rdir)]
     assert runs[0].name in left and runs[4].name in left and len(left) == 2
     assert sorted(removed) == sorted(r.name for r in runs[1:4])
@@ -223,7 +224,7 @@ def test_latest_pointer_file_where_symlinks_fail(tmp_path, monkeypatch):
         raise OSError("symlinks not supported")
 
     monkeypatch.setattr(os, "symlink", no_symlink)
-    report._set_latest(rdir, run)
+    folders.set_latest(rdir, run)
     assert (rdir / "latest").is_file() and report.resolve_latest(rdir) == run
 
 

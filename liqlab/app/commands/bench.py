@@ -9,6 +9,13 @@ HELP = "benchmark the heatmap engine and the stylized facts (synthetic arrays): 
 
 
 def add_arguments(p) -> None:
+    """Add the case selection, sizes (bars, bins, days) and the numba and progress switches to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The parser of ``liqlab bench``; returns nothing.
+    """
     from liqlab.app.bench import CASES, MIN_PER_YEAR
 
     p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}")
@@ -21,6 +28,18 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    """Run ``liqlab bench``: time the engine on synthetic arrays and print one JSON line per case.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options; cases: comma-separated names; repeats, bars, bins and rebuild_days size them.
+
+    Returns
+    -------
+    int
+        Exit status 0; one JSON line per case on stdout, flushed as each finishes. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    """
     from liqlab.app.bench import run_bench
 
     cases = tuple(c.strip() for c in args.cases.split(",") if c.strip())

@@ -6,6 +6,13 @@ HELP = "calibrate the magnet test on simulated markets (null rejection rate, pow
 
 
 def add_arguments(p):
+    """Add runs, settings, model, world, dask scheduler or workers, checkpoint and magnet-test options to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The parser of ``liqlab calibrate``; returns nothing.
+    """
     p.add_argument("--runs", type=int, default=200, help="simulated markets per setting (default 200)")
     p.add_argument("--json", required=True, metavar="OUT", help="write the report (JSON) here")
     p.add_argument("--settings", default=None,
@@ -31,6 +38,18 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    """Run ``liqlab calibrate``: calibrate the magnet test on simulated markets, write the JSON report, print a summary.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options; settings as text ('null;hunt=0.1'); json is the report file, probed before any work.
+
+    Returns
+    -------
+    int
+        Exit status 0, with the report written and a plain-text summary (rates, power, seconds per stage) printed. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    """
     from liqlab.io import atomic
     from liqlab.stats.calibrate import calibrate, parse_settings
     from liqlab.errors import ParameterError
@@ -57,7 +76,19 @@ def run(args) -> int:
 
 
 def format_report(rep: dict) -> str:
-    """Plain-text summary: null rejection rate with CI, power per setting, timing per stage."""
+    """Plain-text summary of a calibration report.
+
+    Parameters
+    ----------
+    rep : dict
+        What :func:`liqlab.stats.calibrate.calibrate` returns.
+
+    Returns
+    -------
+    str
+        Lines: the setup (labelled synthetic), the null rejection rate with its 95 % CI, rejection rate
+        and mean lift per setting, the smallest effect with 80 % power, seconds per stage.
+    """
     lines = [f"calibration ({rep['model']}{', world ' + rep['world'] if rep.get('world') else ''}, synthetic): {rep['runs_per_setting']} runs x {len(rep['settings'])} settings, "
              f"{rep['days']:g} days, {rep['n_workers']} workers, {rep['wall_seconds']:.1f} s wall"
              + (f", {rep['resumed']} resumed from checkpoint" if rep.get("resumed") else "")]

@@ -8,12 +8,31 @@ HELP = "run every notebook offline on a dataset (default: the simulated sample) 
 
 
 def add_arguments(p):
+    """Add --dataset, --reports and --notebooks folders to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The parser of ``liqlab demo``; returns nothing.
+    """
     p.add_argument("--dataset", default="data/sample", help="dataset or collection (default data/sample)")
     p.add_argument("--reports", default="reports", help="output folder (default reports/)")
     p.add_argument("--notebooks", default=None, help="notebook folder (default: the project's notebooks/)")
 
 
 def run(args) -> int:
+    """Run ``liqlab demo``: run every notebook on a dataset into the reports folder and list the outcomes.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options; dataset (checked first), reports folder and notebook folder.
+
+    Returns
+    -------
+    int
+        Exit status 0 when every notebook ran, 1 when one failed; a line per notebook with its seconds and outputs. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    """
     from pathlib import Path
 
     from liqlab.io.dataset import load_collection

@@ -8,6 +8,13 @@ HELP = "stylized facts of open interest (ΔOI/OI, lead/lag with returns, funding
 
 
 def add_arguments(p) -> None:
+    """Add DATA paths, --step list, --funding-hours and --json to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The parser of ``liqlab facts``; returns nothing.
+    """
     from liqlab.stats.facts import DEFAULT_FUNDING_HOURS, DEFAULT_STEPS
 
     p.add_argument("data", nargs="+", metavar="DATA", help="dataset directories or collection folders")
@@ -38,7 +45,18 @@ def _cell(v) -> str:
 
 
 def format_table(table) -> str:
-    """Plain text of a :func:`liqlab.stats.facts.facts_side_by_side` table (NaN shown as '-')."""
+    """Plain text of a :func:`liqlab.stats.facts.facts_side_by_side` table (NaN shown as '-').
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Facts (rows indexed by (group, fact)) x datasets (columns).
+
+    Returns
+    -------
+    str
+        Aligned columns; the ``synthetic`` row reads ``SYNTHETIC`` or ``real``.
+    """
     rows = [("", "", *map(str, table.columns))]
     last = None
     for (group, fact), values in table.iterrows():
@@ -51,6 +69,18 @@ def format_table(table) -> str:
 
 
 def run(args) -> int:
+    """Run ``liqlab facts``: print the stylized facts of the datasets side by side (and write them as JSON).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options; data: dataset paths (labelled by folder name); step: 'native' and/or durations.
+
+    Returns
+    -------
+    int
+        Exit status 0 after the side-by-side table, the notes and the pointer to the definitions. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    """
     import json
     from pathlib import Path
 

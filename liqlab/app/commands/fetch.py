@@ -8,9 +8,17 @@ HELP = "fetch OHLCV, mark, open interest, funding, tiers (and liquidations where
 
 
 def add_arguments(p):
+    """Add venues, symbol, UTC time range, output folder, tables, tier refresh, retries to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The parser of ``liqlab fetch``; returns nothing.
+    """
+    from liqlab._util import VENUES
     from liqlab.io.fetch import TABLES
 
-    p.add_argument("--exchange", required=True, help="comma-separated: binanceusdm,bybit,okx (several = collection)")
+    p.add_argument("--exchange", required=True, help=f"comma-separated: {','.join(VENUES)} (several = collection)")
     p.add_argument("--symbol", required=True, help="ccxt unified symbol, e.g. BTC/USDT:USDT")
     p.add_argument("--since", required=True, help="start (UTC date/time, e.g. 2025-01-01)")
     p.add_argument("--until", default=None, help="end, exclusive (UTC); default now")
@@ -22,6 +30,18 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    """Run ``liqlab fetch``: fetch the tables from the exchanges into the collection and print what was added (JSON).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options; exchange: comma-separated ccxt ids; since/until: UTC times; out: the collection folder.
+
+    Returns
+    -------
+    int
+        Exit status 0, printing the path, rows, rows added and notes as JSON. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    """
     from liqlab.io.atomic import check_dir_target
     from liqlab.io.fetch import fetch
 

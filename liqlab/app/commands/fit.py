@@ -19,6 +19,13 @@ def _floats(text: str, option: str = "--half-lives") -> list[float]:
 
 
 def add_arguments(p):
+    """Add DATA, --liquidations, --out, --json, the engine flags, the search grid and --max-memory to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The parser of ``liqlab fit``; returns nothing.
+    """
     from liqlab.app.commands.heatmap import add_memory_argument
     from liqlab.app.commands.validate import add_param_arguments
 
@@ -43,16 +50,8 @@ def add_arguments(p):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def run(args) -> int:
-    from liqlab.io import atomic
-    from liqlab.stats.fit import fit
-    from liqlab.engine.memory import resolve_budget
-    from liqlab.app.commands.validate import params_from_args, summary_text
-
-    for target in (args.out, args.json):
-        if target:
-            atomic.check_file_target(target, probe=True)
-
+def _fit_options(args) -> dict:
+    """The fit's search options given on the command line (absent ones keep the fit's defaults)."""
     kw = {}
     if args.train_fraction is not None:
         kw["train_fraction"] = args.train_fraction
@@ -66,12 +65,48 @@ def run(args) -> int:
         kw["half_life_exponents"] = _floats(args.half_life_exponents, "--half-life-exponents")
     if args.n_boot is not None:
         kw["n_boot"] = args.n_boot
+    return kw
+
+
+def run(args) -> int:
+    """Run ``liqlab fit``: fit the heatmap parameters to realized liquidations, write them, print the fit and the test window.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options; half_lives, oi_rules, half_life_exponents: comma-separated grids; truth: a folder, 'auto' or 'none'.
+
+    Returns
+    -------
+    int
+        Exit status 0 after the fitted parameters, the train/test objective, the choice and the test window. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    """
+    from liqlab.io import atomic
+    from liqlab.stats.fit import fit
+    from liqlab.engine.memory import resolve_budget
+    from liqlab.app.commands.validate import params_from_args, summary_text
+
+    for target in (args.out, args.json):
+        if target:
+            atomic.check_file_target(target, probe=True)
+    kw = _fit_options(args)
     truth = None if args.truth in ("none", "") else args.truth
     res = fit(args.data, args.liquidations, params_from_args(args), truth=truth,
               progress=False if args.no_progress else None, max_memory=resolve_budget(args.max_memory), **kw)
     res.save_params(args.out)
     if args.json:
         atomic.write_json(args.json, res.to_dict())
+    _print_choice(res)
+    if res.truth:
+        _print_truth(res.truth)
+    print("test window:")
+    print(summary_text(res.test_report))
+    print(f"params: {args.out}" + (f"; report: {args.json}" if args.json else ""))
+    return 0
+
+
+def _print_choice(res) -> None:
+    """The fitted parameters, the objective on train and test, why this choice, and the runner-up."""
     p = res.params
     print(f"fitted: oi_decrease={p.oi_decrease} half_life_hours={p.half_life_hours} "
           f"half_life_exponent={p.half_life_exponent:g} "
@@ -91,22 +126,20 @@ def run(args) -> int:
         print(f"runner-up: oi_decrease={ru['oi_decrease']} half_life_hours={ru['half_life_hours']} "
               f"half_life_exponent={ru['half_life_exponent']:g}, "
               f"{res.landscape()['train_gap_to_runner_up']:.4f} behind on train")
-    if res.truth:
-        t = res.truth
-        line = (f"true leverage mix [synthetic]: total variation {t['total_variation']:.3f} over all leverages "
-                f"(mean ln-leverage diff {t['mean_log_leverage_diff']:+.3f})")
-        if "identifiable" in t:
-            i = t["identifiable"]
-            line += (f"; {i['total_variation']:.3f} over the leverages whose levels were crossed "
-                     f"({', '.join(f'{x:g}x' for x in i['leverages'])})")
-            if "swept_mass" in i:
-                line += (f"; their weight mass implied by the regression {i['swept_mass']['fitted']:.3f} "
-                         f"(true {i['swept_mass']['true']:.3f})")
-        print(line)
-        if "objective_train_true_mix" in t:
-            print(f"objective at the true mix (same rule and half-life): train {t['objective_train_true_mix']:.4f}, "
-                  f"test {t['objective_test_true_mix']:.4f}")
-    print("test window:")
-    print(summary_text(res.test_report))
-    print(f"params: {args.out}" + (f"; report: {args.json}" if args.json else ""))
-    return 0
+
+
+def _print_truth(t: dict) -> None:
+    """How far the fitted leverage mix is from the simulator's true one (synthetic data only)."""
+    line = (f"true leverage mix [synthetic]: total variation {t['total_variation']:.3f} over all leverages "
+            f"(mean ln-leverage diff {t['mean_log_leverage_diff']:+.3f})")
+    if "identifiable" in t:
+        i = t["identifiable"]
+        line += (f"; {i['total_variation']:.3f} over the leverages whose levels were crossed "
+                 f"({', '.join(f'{x:g}x' for x in i['leverages'])})")
+        if "swept_mass" in i:
+            line += (f"; their weight mass implied by the regression {i['swept_mass']['fitted']:.3f} "
+                     f"(true {i['swept_mass']['true']:.3f})")
+    print(line)
+    if "objective_train_true_mix" in t:
+        print(f"objective at the true mix (same rule and half-life): train {t['objective_train_true_mix']:.4f}, "
+              f"test {t['objective_test_true_mix']:.4f}")

@@ -33,7 +33,21 @@ FLAGS = {
 
 
 def add_param_arguments(p) -> None:
-    """The main engine parameters as flags (defaults come from HeatmapParams; shown in --help)."""
+    """Add the main engine parameters as flags (defaults come from HeatmapParams; shown in --help).
+
+    One home for the engine flags: ``liqlab heatmap``, ``score``, ``validate``, ``fit`` and ``magnet``
+    all call this, so every command can set every parameter.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser (the flags go into a "heatmap parameters" group; each lands in
+        ``args.p_<field>``, None when not given).
+
+    Returns
+    -------
+    None
+    """
     from liqlab.engine.params import param_info
 
     info = param_info()
@@ -53,7 +67,23 @@ def add_param_arguments(p) -> None:
 
 
 def params_from_args(args):
-    """HeatmapParams from --params-file then the flags."""
+    """HeatmapParams from ``--params-file`` then the flags given (flags override the file).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Options parsed with :func:`add_param_arguments`.
+
+    Returns
+    -------
+    HeatmapParams
+        Validated.
+
+    Raises
+    ------
+    ParameterError
+        A bad value or file, named.
+    """
     from liqlab.engine.params import HeatmapParams
 
     p = HeatmapParams.from_file(args.params_file) if getattr(args, "params_file", None) else HeatmapParams()
@@ -62,7 +92,17 @@ def params_from_args(args):
 
 
 def add_memory_argument(p) -> None:
-    """``--max-memory``: the byte budget of the build (refused up front when the estimate exceeds it)."""
+    """Add ``--max-memory``: the byte budget of the build (refused up front when the estimate exceeds it).
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+
+    Returns
+    -------
+    None
+    """
     from liqlab.engine.memory import DEFAULT_SHARE
 
     p.add_argument("--max-memory", default=None, metavar="SIZE",
@@ -71,6 +111,13 @@ def add_memory_argument(p) -> None:
 
 
 def add_arguments(p) -> None:
+    """Add DATA, --out, the engine parameter flags and --max-memory to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The parser of ``liqlab heatmap``; returns nothing.
+    """
     p.add_argument("data", help="dataset directory or collection folder")
     p.add_argument("--out", required=True, help="output file: .npz (Heatmap.save) or .html (static explorer)")
     add_param_arguments(p)
@@ -79,6 +126,18 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    """Run ``liqlab heatmap``: build the heatmap, write .npz or the .html explorer, print its summary (JSON).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options; out: .npz or .html (checked before the build); the p_* fields are engine parameters.
+
+    Returns
+    -------
+    int
+        Exit status 0, printing the heatmap summary (grid, steps, totals in USD) as JSON. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    """
     from pathlib import Path
 
     from liqlab.io.atomic import check_file_target

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
-import sys
 
 HELP = "import bulk files (binance-vision, freqtrade, coinglass-csv, ccxt-tiers) into a dataset directory"
 
 
 def add_arguments(p):
+    """Add source files, format, dataset folder, venue, symbol and the per-format unit options to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The parser of ``liqlab import``; returns nothing.
+    """
     from liqlab.io.importers import FORMATS, FUNDING_UNITS
 
     p.add_argument("sources", nargs="+", metavar="SRC", help="files to import (.csv, .zip, .feather, .json[.gz])")
@@ -29,6 +35,19 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    """Run ``liqlab import``: import bulk files into a dataset, print what changed (JSON) and warnings on stderr.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options; sources: bulk files; format: one of liqlab.io.importers.FORMATS.
+
+    Returns
+    -------
+    int
+        Exit status 0; the import summary as JSON on stdout, warnings on stderr. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    """
+    from liqlab.app.messages import print_message
     from liqlab.io.importers import import_files
 
     res = import_files(
@@ -37,7 +56,7 @@ def run(args) -> int:
         progress=False if args.no_progress else None,
     )
     for w in res.warnings:
-        print(f"liqlab import: warning: {w}", file=sys.stderr)
+        print_message("import", w, warning=True)
     print(json.dumps({"path": str(res.path), "changed": res.changed, "rows": res.rows, "added": res.added,
                       "files": len(res.files)}, indent=2))
     return 0

@@ -8,9 +8,18 @@ HELP = "record liquidation events from exchange websockets (plus OI/OHLCV/fundin
 
 
 def add_arguments(p):
+    """Add venues, symbol, output folder, flush/compact/status periods, REST switch, backoff, duration to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The parser of ``liqlab record``; returns nothing.
+    """
     import argparse
 
-    p.add_argument("--exchange", default="binanceusdm,bybit,okx", help="comma-separated: binanceusdm,bybit,okx")
+    from liqlab._util import VENUES
+
+    p.add_argument("--exchange", default=",".join(VENUES), help=f"comma-separated: {','.join(VENUES)}")
     p.add_argument("--symbol", default="BTC/USDT:USDT", help="ccxt unified swap symbol")
     p.add_argument("--out", required=True, help="output folder: <out>/<exchange>/ dataset directories")
     p.add_argument("--flush", type=float, default=5.0, metavar="SECONDS", help="write buffered events this often (default 5)")
@@ -26,6 +35,18 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    """Run ``liqlab record``: record liquidations until the duration ends or a signal arrives (or only compact the parts).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options; exchange: comma-separated ccxt ids; duration in seconds (None: until SIGINT/SIGTERM).
+
+    Returns
+    -------
+    int
+        Exit status 0 once recording stopped (events and reconnects per venue on stderr), or after --compact. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    """
     import dataclasses
 
     from liqlab.io import record as rec

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-
 HELP = "run notebooks with papermill into reports/<name>/<UTC stamp>/ and update latest + index.html"
 
 
 def add_arguments(p):
+    """Add the config or notebook flags, parameter overrides, folders, retention and refresh switches to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The parser of ``liqlab report``; returns nothing.
+    """
     from liqlab.app.report import DEFAULT_RETENTION
 
     p.add_argument("--config", help="reports YAML (e.g. examples/reports.yaml); paths in it are relative to it")
@@ -45,24 +50,65 @@ def _parse_params(items: list[str]) -> dict:
 
 
 def run(args) -> int:
+    """Run ``liqlab report``: run the selected reports (or rebuild the index) and print one line per report.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options; config or notebook/name/dataset flags; param: NAME=VALUE items parsed as YAML.
+
+    Returns
+    -------
+    int
+        Exit status 0 when every run succeeded, 1 when one failed; one line per report, its errors on stderr. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    """
+    from liqlab.app import report
+    from liqlab.app.messages import print_message
+
+    if args.index_only:
+        for d in _index_dirs(args):
+            print(report.write_index(d))
+        return 0
+    overrides = report.load_overrides(args.parameters) if args.parameters else {}
+    overrides.update(_parse_params(args.param))
+    configs = _configs(args)
+    for c in configs:  # check everything before running anything
+        report.check_parameters(c, overrides)
+    worst = 0
+    for c in configs:
+        res = report.run_report(c, overrides=overrides, require_fresh=args.require_fresh,
+                                progress=False if args.no_progress else None)
+        line = f"report {c.name}: {res.status} -> {res.run_dir}"
+        if res.record.get("banner"):
+            line += f" ({res.record['banner']})"
+        print(line)
+        for err in res.record.get("errors", []):
+            print_message("report", f"{c.name}: {err}")
+        worst = max(worst, res.exit_code)
+    return worst
+
+
+def _index_dirs(args) -> list:
+    """The reports folders whose index ``--index-only`` rebuilds: --reports-dir, else the config's, else ./reports."""
+    from pathlib import Path
+
+    from liqlab.app import report
+
+    if args.reports_dir:
+        return [Path(args.reports_dir)]
+    if args.config:
+        return list(dict.fromkeys(c.reports_dir for c in report.load_config(args.config, args.name)))
+    return [Path("reports")]
+
+
+def _configs(args) -> list:
+    """The reports to run: from --config (selected by --name) or from the flags, with the flags' changes."""
     import dataclasses
     from pathlib import Path
 
     from liqlab.app import report
     from liqlab.errors import ParameterError
 
-    if args.index_only:
-        if args.reports_dir:
-            dirs = [Path(args.reports_dir)]
-        elif args.config:
-            dirs = list(dict.fromkeys(c.reports_dir for c in report.load_config(args.config, args.name)))
-        else:
-            dirs = [Path("reports")]
-        for d in dirs:
-            print(report.write_index(d))
-        return 0
-    overrides = report.load_overrides(args.parameters) if args.parameters else {}
-    overrides.update(_parse_params(args.param))
     if args.config:
         if args.notebook:
             raise ParameterError("--notebook: give notebooks in --config or with flags, not both")
@@ -89,17 +135,4 @@ def run(args) -> int:
         configs = [dataclasses.replace(c, refresh=None) for c in configs]
     elif args.refresh is True:
         configs = [c if c.refresh is not None else report.with_options(c, refresh={}) for c in configs]
-    for c in configs:  # check everything before running anything
-        report.check_parameters(c, overrides)
-    worst = 0
-    for c in configs:
-        res = report.run_report(c, overrides=overrides, require_fresh=args.require_fresh,
-                                progress=False if args.no_progress else None)
-        line = f"report {c.name}: {res.status} -> {res.run_dir}"
-        if res.record.get("banner"):
-            line += f" ({res.record['banner']})"
-        print(line)
-        for err in res.record.get("errors", []):
-            print(f"liqlab report: {c.name}: {err}", file=sys.stderr)
-        worst = max(worst, res.exit_code)
-    return worst
+    return configs

@@ -8,6 +8,13 @@ HELP = "score the heatmap engine against a simulated collection's truth/ (Spearm
 
 
 def add_arguments(p) -> None:
+    """Add DATA, scoring band, burn-in, presets and table switches, and the engine parameter flags to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The parser of ``liqlab score``; returns nothing.
+    """
     from liqlab.stats.score import DEFAULT_BAND, DEFAULT_BURN_IN_HOURS
     from liqlab.app.commands.heatmap import add_param_arguments
 
@@ -23,6 +30,18 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    """Run ``liqlab score``: score the heatmap against the simulation's truth and print the JSON (and a table).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options; data: a simulated collection with truth/; band: fraction of the close each side.
+
+    Returns
+    -------
+    int
+        Exit status 0 after the scores as JSON (and the table with --table). Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    """
     from liqlab.stats.score import format_table, score
     from liqlab.app.commands.heatmap import params_from_args
 

@@ -11,7 +11,7 @@ _FLAGS = {
     "world": (str, "preset of trader behaviour: default (bursty, realistic open interest) or homogeneous (steady Poisson)"),
     "days": (float, "simulated days"),
     "seed": (int, "random seed for price, venues and traders"),
-    "venues": (str, "comma-separated subset of binanceusdm,bybit,okx"),
+    "venues": (str, "comma-separated subset of {venues}"),
     "start": (str, "first bar, UTC ISO time"),
     "base_price": (float, "index price at the start, USD"),
     "trader_seed": (int, "separate seed for the traders only (None: --seed)"),
@@ -22,6 +22,14 @@ _FLAGS = {
 
 
 def add_arguments(p):
+    """Add one flag per SimulationConfig field plus --out, --reuse and --quiet to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The parser of ``liqlab simulate``; returns nothing.
+    """
+    from liqlab._util import VENUES
     from liqlab.sim.simulation import SimulationConfig
 
     defaults = SimulationConfig.__dataclass_fields__
@@ -29,13 +37,25 @@ def add_arguments(p):
         d = defaults[name].default
         shown = ",".join(d) if isinstance(d, tuple) else d
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None,
-                       help=f"{helptext} (default {shown})")
+                       help=f"{helptext.replace('{venues}', ','.join(VENUES))} (default {shown})")
     p.add_argument("--out", required=True, help="collection folder to write (one dataset dir per venue + truth/)")
     p.add_argument("--reuse", action="store_true", help="do nothing if --out already holds this exact simulation")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no timings")
 
 
 def run(args) -> int:
+    """Run ``liqlab simulate``: simulate a market into the output folder.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options; None-valued fields keep SimulationConfig's defaults; out is the collection folder.
+
+    Returns
+    -------
+    int
+        Exit status 0; with --quiet nothing printed, else timings (or the reuse note) on stderr. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    """
     from liqlab.sim.simulation import simulate
 
     from liqlab.io.atomic import check_dir_target

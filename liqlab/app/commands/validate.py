@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
+# the engine parameter flags have one home, liqlab heatmap's module; validate, fit, magnet and score share them
+from liqlab.app.commands.heatmap import add_param_arguments, params_from_args  # noqa: F401
+
 HELP = "score the heatmap's swept notional against realized liquidations, next to baselines"
 
 
-def add_param_arguments(p) -> None:
-    """Heatmap parameter flags (shared with `liqlab heatmap`: --params-file, --half-life, ...)."""
-    from liqlab.app.commands.heatmap import add_param_arguments as add
-
-    add(p)
-
-
-def params_from_args(args):
-    """HeatmapParams from --params-file and the heatmap flags (ParameterError names the bad one)."""
-    from liqlab.app.commands.heatmap import params_from_args as get
-
-    return get(args)
-
-
 def add_arguments(p):
+    """Add DATA, --liquidations, --json, the engine flags, the scoring window and bootstrap options to ``p``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The parser of ``liqlab validate``; returns nothing.
+    """
     p.add_argument("data", help="dataset directory or collection (prices, open interest; realized liquidations "
                                 "unless --liquidations is given)")
     p.add_argument("--liquidations", default=None, metavar="OTHER",
@@ -36,6 +32,18 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    """Run ``liqlab validate``: validate the heatmap against realized liquidations, write the JSON report, print the table.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options; score_start/score_end: UTC times bounding the scored steps; n_boot >= 10.
+
+    Returns
+    -------
+    int
+        Exit status 0 after the metric table, the verdict and the report's path. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    """
     from liqlab.errors import ParameterError
     from liqlab.stats.validate import N_BOOT, SIDE_SPLITS, validate
 
@@ -61,7 +69,19 @@ def run(args) -> int:
 
 
 def summary_text(report) -> str:
-    """A short plain-text table of the metrics (one row per predictor) and the verdict."""
+    """A short plain-text table of the metrics (one row per predictor) and the verdict.
+
+    Parameters
+    ----------
+    report : dict
+        A validation report (the ``report`` of what :func:`liqlab.stats.validate.validate` returns).
+
+    Returns
+    -------
+    str
+        A header (steps scored, time step; ``[synthetic data]`` when synthetic), one row per predictor
+        with its metrics (``-`` where missing) and the verdict line.
+    """
     from liqlab.stats.validate import metric_table
 
     t = metric_table(report)
