@@ -107,7 +107,7 @@ def add_memory_argument(p) -> None:
 
     p.add_argument("--max-memory", default=None, metavar="SIZE",
                    help=f"memory budget, e.g. 4G or 512M: a build whose estimated size exceeds it is refused "
-                        f"before it starts (default {DEFAULT_SHARE:.0%} of the memory available)")
+                        f"before it starts (default {DEFAULT_SHARE:.0%}% of the memory available)")
 
 
 def add_arguments(p) -> None:
