@@ -1,4 +1,4 @@
-"""Liquidation-price math and exchange tier tables (isolated margin, one position).
+"""Liquidation-price math (isolated margin, one position); the tier tables it reads are in :mod:`liqlab.io.tiers`.
 
 Units: prices in quote currency (USD/USDT); linear tier notionals in USD; inverse tier notionals in
 coin (base units). All functions are vectorised numpy (broadcasting over entry, leverage, side,
