@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from liqlab._util import one_line
+from liqlab._util import VENUES, one_line
 from liqlab.viz.controls import (
     CONTROLLED, NONE, NOTEBOOK, declared_parameters, default_export, export_parameters, make_controls,
     params_from_controls,
@@ -628,7 +628,7 @@ def bench_rebuild(data=None, *, days: float = 30.0, repeats: int = 3, progress: 
             from liqlab.sim.simulation import simulate
 
             tmp = tempfile.TemporaryDirectory(prefix="liqlab-bench-explore-")
-            simulate(days=int(days), seed=0, venues=("binanceusdm", "bybit", "okx"), out=Path(tmp.name) / "sim",
+            simulate(days=int(days), seed=0, venues=VENUES, out=Path(tmp.name) / "sim",
                      progress=progress)
             data = load(Path(tmp.name) / "sim")
     try:

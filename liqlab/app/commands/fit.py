@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from liqlab._util import TRAIN_FRACTION
+
 HELP = "fit leverage mix, half-life and OI-decrease rule to realized liquidations (train, then test later)"
 
 
@@ -36,7 +38,7 @@ def add_arguments(p):
                    help="write the fitted heatmap parameters here (.yaml/.yml or .json; for --params-file)")
     p.add_argument("--json", default=None, metavar="REPORT", help="write the fit report (JSON)")
     add_param_arguments(p)
-    p.add_argument("--train-fraction", type=float, default=None, help="first fraction of steps used to fit (0.6)")
+    p.add_argument("--train-fraction", type=float, default=None, help=f"first fraction of steps used to fit ({TRAIN_FRACTION})")
     p.add_argument("--burn-in", type=float, default=None, metavar="HOURS",
                    help="leave the training steps within HOURS of the data start out of the fit "
                         "(default 72, at most a quarter of the training window)")
