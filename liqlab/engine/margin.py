@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from liqlab.errors import ParameterError
-from liqlab.io.tiers import TierTable, canonical_venue, default_tiers
+from liqlab._util import canonical_venue
+from liqlab.io.tiers import TierTable, default_tiers
 
 __all__ = [
     "MODELS",

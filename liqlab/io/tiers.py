@@ -24,8 +24,7 @@ import numpy as np
 from liqlab._util import canonical_venue
 from liqlab.errors import DataError, ParameterError
 
-__all__ = ["TierTable", "maintenance_amounts", "default_tiers", "available_tiers", "normalize_ccxt_tiers",
-           "canonical_venue"]
+__all__ = ["TierTable", "maintenance_amounts", "default_tiers", "available_tiers", "normalize_ccxt_tiers"]
 
 TIERS_DIR = Path(__file__).resolve().parents[1] / "data" / "tiers"
 _FRAME_COLUMNS = (
