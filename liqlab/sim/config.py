@@ -126,6 +126,7 @@ class SimulationConfig:
     impact_halflife_min: float = 60.0  # the price impact decays toward the latent path (inf = permanent)
     hunt_intensity: float = 0.0  # drift per minute toward the heavier side, in units of σ_t
     hunt_range: float = 0.02  # hunter looks at levels within this log distance of the index
+    margin_topup: float = 0.0  # probability that a position about to be liquidated adds margin instead (once)
     # output
     oi_minutes: int = 5  # open-interest sampling period
 
@@ -148,9 +149,14 @@ class SimulationConfig:
         Returns
         -------
         dict
-            Every field; tuples become lists.
+            Every field; tuples become lists. A field added later (``_LATER_FIELDS``) is left out while it
+            holds its default, so older configurations keep their hash and outputs.
         """
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        d = json.loads(json.dumps(dataclasses.asdict(self)))
+        for name, default in _LATER_FIELDS.items():
+            if d.get(name) == default:
+                del d[name]
+        return d
 
     def config_hash(self) -> str:
         """A short fingerprint of the config and :data:`SIM_VERSION` (16 hex digits).
@@ -217,6 +223,10 @@ _NONNEGATIVE = ("warmup_days", "basis_bp", "last_noise_bp", "wick_bp", "backgrou
                 "funding_noise", "cascade_impact", "hunt_intensity", "garch_alpha", "garch_beta", "herding_delay_min",
                 "breakout_intensity", "fade_intensity", "fade_threshold", "whale_share", "leverage_vol_elasticity",
                 "sentiment_sd")
+_LATER_FIELDS: dict[str, Any] = {"margin_topup": 0.0}
+"""Fields added after the simulator's outputs were first fixed, with their defaults: :meth:`SimulationConfig.to_dict`
+leaves one out while it holds its default, so the config hash, ``truth/config.json`` and every output of an
+existing configuration stay byte-identical."""
 _FINITE_POSITIVE = ("breakout_window_min", "fade_window_min", "whale_min_usd", "whale_alpha", "sentiment_halflife_hours")
 
 
@@ -235,7 +245,7 @@ def _check_numbers(c: SimulationConfig) -> None:
             _bad(c, name, "must be finite and > 0")
     if not (0 <= c.herding_branching < 1):
         _bad(c, "herding_branching", "must be in [0, 1) (a branching ratio of 1 or more never dies out)")
-    for name in ("herding_side", "whale_share", "whale_event_share"):
+    for name in ("herding_side", "whale_share", "whale_event_share", "margin_topup"):
         if not (0 <= getattr(c, name) <= 1):
             _bad(c, name, "must be in [0, 1]")
 

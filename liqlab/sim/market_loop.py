@@ -20,7 +20,7 @@ from liqlab.sim.config import SimulationConfig
 from liqlab.sim.positions import Pool
 from liqlab.sim.prices import Clock
 
-__all__ = ["MarketState", "run_market", "market_kernel", "HIST_BIN", "HIST_HALF"]
+__all__ = ["MarketState", "run_market", "market_kernel", "topup_flags", "HIST_BIN", "HIST_HALF", "TOPUP_STREAM"]
 
 HIST_BIN = 0.001  # hunter's histogram of liquidation levels: log-price bins of 10 bp
 HIST_HALF = 4_000  # bins on each side of base_price (± 4 in log price)
@@ -75,15 +75,26 @@ def _hbin(lp, origin, nbins):
 
 
 
+def _topup(pid, s, ep, lp0, lp_cur):
+    """Position ``pid`` (side s: 0 long, 1 short) adds its initial margin again: its liquidation price moves
+    away from the entry price by the same distance once more; returns the new liquidation price (USD)."""
+    d = abs(ep[pid] - lp_cur[pid])
+    new = lp_cur[pid] - d if s == 0 else lp_cur[pid] + d
+    lp0[pid] += new - lp_cur[pid]
+    lp_cur[pid] = new
+    return new
+
+
 def _market_loop(mhi, mlo, mcl, idx_cl, sd, fund_bar, fund_noise,
                  p_venue, p_side, p_entry, p_notional, p_ep_exo, p_rho, p_coef, close_order, p_plan_end,
-                 heap_off, prm,
+                 p_topup, heap_off, prm,
                  status, end_bar, ep, q, lp0, cidx, lp_cur,
                  imp_start, imp_min, imp_max, imp_end, oi, flows, frate, cindex):
     """Sequential market over all bars (see module docstring). Writes into the output arrays.
 
     oi[v, k, t]: k = 0 long base, 1 short base, 2 long USD, 3 short USD (state after bar t).
     flows[v, k, t]: speculators' base units: k = 0 bought, 1 sold (opens, closes, liquidations).
+    p_topup[pid] = 1: the position adds margin instead of its first liquidation (set to 2 once used).
     """
     nv, nb = mcl.shape
     n = p_entry.shape[0]
@@ -149,7 +160,15 @@ def _market_loop(mhi, mlo, mcl, idx_cl, sd, fund_bar, fund_noise,
                 while hsize[0, v] > 0 and hkey[0, base] <= thr:
                     pid = hid[0, base]
                     hsize[0, v] = _hpop(hkey[0], hid[0], base, hsize[0, v])
-                    if status[pid] == 1:
+                    if status[pid] == 1 and p_topup[pid] == 1:
+                        p_topup[pid] = 2
+                        new = _topup(pid, 0, ep, lp0, lp_cur)
+                        hsize[0, v] = _hpush(hkey[0], hid[0], base, hsize[0, v], -new, pid)
+                        if hunting:
+                            hist[0, hb[pid]] -= p_notional[pid]
+                            hb[pid] = _hbin(new, origin, nh)
+                            hist[0, hb[pid]] += p_notional[pid]
+                    elif status[pid] == 1:
                         status[pid] = 3
                         end_bar[pid] = t
                         flow_long += q[pid] * lp_cur[pid]
@@ -162,7 +181,15 @@ def _market_loop(mhi, mlo, mcl, idx_cl, sd, fund_bar, fund_noise,
                 while hsize[1, v] > 0 and hkey[1, base] <= thr:
                     pid = hid[1, base]
                     hsize[1, v] = _hpop(hkey[1], hid[1], base, hsize[1, v])
-                    if status[pid] == 1:
+                    if status[pid] == 1 and p_topup[pid] == 1:
+                        p_topup[pid] = 2
+                        new = _topup(pid, 1, ep, lp0, lp_cur)
+                        hsize[1, v] = _hpush(hkey[1], hid[1], base, hsize[1, v], new, pid)
+                        if hunting:
+                            hist[1, hb[pid]] -= p_notional[pid]
+                            hb[pid] = _hbin(new, origin, nh)
+                            hist[1, hb[pid]] += p_notional[pid]
+                    elif status[pid] == 1:
                         status[pid] = 3
                         end_bar[pid] = t
                         flow_short += q[pid] * lp_cur[pid]
@@ -242,7 +269,7 @@ def _market_loop(mhi, mlo, mcl, idx_cl, sd, fund_bar, fund_noise,
 
 
 
-_HELPERS = {"_hpush": _hpush, "_hsift": _hsift, "_hpop": _hpop, "_hbin": _hbin}
+_HELPERS = {"_hpush": _hpush, "_hsift": _hsift, "_hpop": _hpop, "_hbin": _hbin, "_topup": _topup}
 
 
 def market_kernel(use_numba: bool | None = None) -> Callable:
@@ -306,6 +333,33 @@ def _loop_params(c: SimulationConfig) -> np.ndarray:
                      c.funding_cap, c.funding_sensitivity, 2 * HIST_HALF], dtype=np.float64)
 
 
+TOPUP_STREAM = 7  # address of the margin top-up draws in liqlab.sim.prices.stream (seed, 7)
+
+
+def topup_flags(c: SimulationConfig, n: int) -> np.ndarray:
+    """Which positions add margin instead of their first liquidation: (n,) int8, 1 = will top up.
+
+    Each position (in the pool's order) tops up with probability ``c.margin_topup``, drawn from its own
+    stream so that the other streams, and every output at ``margin_topup = 0``, are unchanged.
+
+    Parameters
+    ----------
+    c : SimulationConfig
+    n : int
+        Number of positions.
+
+    Returns
+    -------
+    np.ndarray
+        (n,) int8 flags (all 0 when ``margin_topup`` is 0; no draw is made then).
+    """
+    from liqlab.sim.prices import stream
+
+    if c.margin_topup <= 0.0:
+        return np.zeros(n, dtype=np.int8)
+    return (stream(c.seed, TOPUP_STREAM).random(n) < c.margin_topup).astype(np.int8)
+
+
 def _outputs(n: int, nv: int, nb: int) -> dict[str, np.ndarray]:
     """Zeroed output arrays of the loop (``end_bar`` −1)."""
     out: dict[str, Any] = {"status": np.zeros(n, dtype=np.int8), "end_bar": np.full(n, -1, dtype=np.int64)}
@@ -349,7 +403,7 @@ def run_market(c: SimulationConfig, clock: Clock, lat: dict[str, np.ndarray], vp
     market_kernel(use_numba)(
         mhi, mlo, mcl, idx_close, lat["sd"], fund_bar, fnoise,
         pool.venue, p["side"], p["entry"], p["notional"], p["ep_exo"], p["rho"], p["coef"], pool.close_order,
-        p["plan_end"], pool.heap_off, _loop_params(c),
+        p["plan_end"], topup_flags(c, len(pool)), pool.heap_off, _loop_params(c),
         o["status"], o["end_bar"], o["ep"], o["q"], o["lp0"], o["cidx"], o["lp_cur"],
         o["imp_start"], o["imp_min"], o["imp_max"], o["imp_end"], o["oi"], o["flows"], o["frate"], o["cindex"])
     return MarketState(mhi=mhi, mlo=mlo, mcl=mcl, idx_close=idx_close, fund_bar=fund_bar, **o)
