@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "report": "report",
     "record": "record",
     "facts": "facts",
+    "audit": "audit",
 }
 
 
