@@ -127,13 +127,13 @@ class AuditSettings:
 
     alpha: float = 0.05
     power_target: float = 0.8
-    sim_days: float = 20.0
+    sim_days: float = 30.0
     sim_warmup_days: float = 5.0
     sim_venues: tuple[str, ...] = ("binanceusdm", "bybit", "okx")
-    choose_seeds: tuple[int, ...] = (1000, 1001)
+    choose_seeds: tuple[int, ...] = (1000, 1001, 1002, 1003)
     report_seeds: tuple[int, ...] = (2000, 2001, 2002, 2003, 2004, 2005)
     ladders: Mapping[str, tuple[float, ...]] = field(default_factory=lambda: {
-        "hunt_intensity": (0.2, 0.4), "cascade_impact": (1.0, 2.0, 4.0), "margin_topup": (0.25, 0.5)})
+        "hunt_intensity": (0.2, 0.4), "cascade_impact": (1.0, 2.0, 4.0), "margin_topup": (0.1, 0.25, 0.5)})
     bootstrap_reps: int = 499
     equivalence_margin: float = 0.05
     step: str = "1h"

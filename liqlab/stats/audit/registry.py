@@ -143,8 +143,8 @@ def _claim6(ctx: Context) -> Draft:
     def twins(sub: Subject, s: AuditSettings) -> Run:
         return topup.paired_topup_run(sub, ctx.worlds.subject(sub.seed), s)
 
-    pw, on, off = power(twins, ctx.worlds, "margin_topup", +1)
-    return Draft(tuple(runs) + (on,), (), +1,
+    pw, on, off = power(twins, ctx.worlds, "margin_topup", -1)
+    return Draft(tuple(runs) + (on,), (), -1,
                  "Real runs give the share of crossed notional with no realized response; it mixes every reason a "
                  "mapped level prints nothing (map error, closed positions, top-ups). The null rejection of the "
                  "twin test is 0 by construction (identical twins).", pw,

@@ -5,8 +5,11 @@ when its realized liquidations exceed the 90th percentile of the realized liquid
 steps that crossed no mapped notional (the background that needs no map); the share is Σ swept·1{no
 response}/Σ swept over the test window. On one market the share mixes every reason a mapped level prints
 nothing (the map is wrong, the position was closed, margin was added), so the claim's mechanism is tested
-in the simulator on twins: the same seed with ``margin_topup`` on and off (same price path and traders),
-effect share(on) − share(off), paired moving-block bootstrap over the common steps.
+in the simulator on twins: the same seed with ``margin_topup`` on and off (same price path and traders).
+There the silent share barely moves (a crossing step almost always liquidates someone), so the twin test
+uses the fire rate of crossed notional, Σ realized / Σ swept over crossing steps: effect log rate(on) −
+log rate(off) (negative: levels crossed without liquidating), paired moving-block bootstrap over the
+common test steps.
 """
 
 from __future__ import annotations
@@ -18,15 +21,16 @@ import numpy as np
 from liqlab.stats.audit.context import Steps, Subject
 from liqlab.stats.audit.core import AuditSettings, Run, block_ci
 
-__all__ = ["CLAIM", "HYPOTHESIS", "STATISTIC", "silent_share", "share_run", "paired_topup_run"]
+__all__ = ["CLAIM", "HYPOTHESIS", "STATISTIC", "silent_share", "fire_rate", "share_run", "paired_topup_run"]
 
 CLAIM = ("Some clusters are never triggered even when price trades through them, because margin is topped up or "
          "replenished by funding.")
-HYPOTHESIS = ("H1 (simulator twins): adding margin top-ups raises the share of crossed heatmap notional with no "
-              "realized liquidation response (share(on) − share(off) > 0). Real data: the share itself, which "
-              "public data cannot attribute to top-ups.")
-STATISTIC = ("share = Σ swept·1{realized ≤ q90 of realized in training steps that crossed nothing} / Σ swept, test "
-             "window; simulator: paired difference of the share between twins, moving-block bootstrap 95 % CI")
+HYPOTHESIS = ("H1 (simulator twins): with margin top-ups, crossed heatmap notional liquidates less per USD "
+              "(log fire-rate ratio on/off < 0). Real data: the share of crossed notional with no realized "
+              "response, which public data cannot attribute to top-ups.")
+STATISTIC = ("real: share = Σ swept·1{realized ≤ q90 of realized in training steps that crossed nothing} / Σ swept, "
+             "test window, block-bootstrap CI; simulator twins: log(Σrealized/Σswept)(on) − (off), paired "
+             "moving-block bootstrap 95 % CI")
 
 RESPONSE_QUANTILE = 0.9  # a step responds when its realized liquidations exceed this quantile of the background
 
@@ -89,11 +93,18 @@ def share_run(sub: Subject, settings: AuditSettings) -> Run:
                          settings.seed)
     return Run(name=sub.name, kind=sub.kind, effect=silent_share(sw, re, thr), ci=(lo, hi) if math.isfinite(lo) else None,
                n=len(rows), window="test: last 40 % of steps (background threshold from the first 60 %)",
-               extra={"threshold_usd": thr, "crossing_steps": int(np.sum(sw > 0))})
+               extra={"threshold_usd": thr, "crossing_steps": int(np.sum(sw > 0)), "fire_rate": fire_rate(sw, re)})
+
+
+def fire_rate(swept: np.ndarray, realized: np.ndarray) -> float:
+    """Realized liquidations per USD of crossed heatmap notional over steps that cross any: Σrealized/Σswept."""
+    m = swept > 0
+    tot = float(np.sum(swept[m]))
+    return float(np.sum(realized[m]) / tot) if tot > 0 else math.nan
 
 
 def paired_topup_run(on: Subject, off: Subject, settings: AuditSettings) -> Run:
-    """share(on) − share(off) between simulator twins (same seed, knob on/off), on their common steps.
+    """log fire rate(on) − log fire rate(off) between simulator twins (same seed, knob on/off).
 
     Parameters
     ----------
@@ -104,22 +115,25 @@ def paired_topup_run(on: Subject, off: Subject, settings: AuditSettings) -> Run:
     Returns
     -------
     Run
-        ``effect`` the paired difference, its CI and two-sided p-value (moving-block bootstrap).
+        ``effect`` the paired log ratio (negative: crossed levels liquidate less), its CI and two-sided
+        p-value (moving-block bootstrap over the common test steps); the silent shares in ``extra``.
     """
     a, b = on.steps, off.steps
     if not (a.has_realized and b.has_realized) or len(a.end) != len(b.end):
         return Run(name=on.name, kind="synthetic", effect=None, note="twins without realized data or common steps")
-    thr_a, thr_b = _threshold(a), _threshold(b)
     rows = np.intersect1d(_rows(a), _rows(b))
-    if not (math.isfinite(thr_a) and math.isfinite(thr_b)) or len(rows) < 20:
+    if len(rows) < 20:
         return Run(name=on.name, kind="synthetic", effect=None, n=len(rows), note="too few steps")
     sa, ra, sb, rb = a.swept[rows], a.realized[rows], b.swept[rows], b.realized[rows]
 
     def diff(ix: np.ndarray) -> float:
-        return silent_share(sa[ix], ra[ix], thr_a) - silent_share(sb[ix], rb[ix], thr_b)
+        fa, fb = fire_rate(sa[ix], ra[ix]), fire_rate(sb[ix], rb[ix])
+        return math.log(fa / fb) if fa > 0 and fb > 0 else math.nan
 
     lo, hi, p = block_ci(diff, len(rows), settings.bootstrap_reps, settings.seed)
+    thr = _threshold(b)
     return Run(name=on.name, kind="synthetic", effect=diff(np.arange(len(rows))),
                ci=(lo, hi) if math.isfinite(lo) else None, p_value=p, n=len(rows), window="test: last 40 % of steps",
-               extra={"share_on": silent_share(sa, ra, thr_a), "share_off": silent_share(sb, rb, thr_b)},
+               extra={"fire_rate_on": fire_rate(sa, ra), "fire_rate_off": fire_rate(sb, rb),
+                      "silent_share_on": silent_share(sa, ra, thr), "silent_share_off": silent_share(sb, rb, thr)},
                note="SYNTHETIC twins")

@@ -2,11 +2,12 @@
 
 The engine's cross-venue agreement (``Heatmap.agreement``: how many venues' own maps have a cluster in a
 cell) splits the aggregate map into cells with agreement ≥ 2 (multi-venue), = 1 (single-venue) and 0 (no
-venue's cluster). Sweeps: the notional each part puts in a step's path, from the snapshot before it,
-are separate predictors of the step's realized liquidations in the quasi-Poisson non-negative regression
-(:func:`liqlab.stats.audit.age.bucket_weights`); effect β(single)/β(multi) − 1 (negative: single-venue
-clusters realize less per USD, they misfire). Attraction: the first-passage magnet race on the multi-venue
-part against the single-venue part (lift of each, in ``extra``).
+venue's cluster), each crossed by the step's bars from the snapshot before it. In every test-window step
+that crosses clustered notional, the single-venue share f = single/(single + multi) is set against the
+step's realized liquidations per USD crossed (its "fire rate"); the effect is the Spearman correlation of
+the two (negative: the more of a step's crossed clusters are single-venue, the less it liquidates per USD,
+so single-venue clusters misfire), with a moving-block bootstrap interval. Attraction: the first-passage
+magnet race on the multi-venue part and on the single-venue part (lift of each, in ``extra``).
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ __all__ = ["CLAIM", "HYPOTHESIS", "STATISTIC", "agreement_parts", "venue_run"]
 
 CLAIM = ("A cluster seen on one exchange only (cross-exchange divergence) lacks consensus and is more likely to "
          "misfire than one seen on several.")
-HYPOTHESIS = ("H1: per USD swept, single-venue cells (agreement 1) predict less realized liquidation than "
-              "multi-venue cells (agreement ≥ 2): β(single)/β(multi) − 1 < 0; and they attract price less.")
-STATISTIC = ("β per agreement class from the quasi-Poisson NNLS of realized liquidations per step on the swept "
-             "notional of multi-venue, single-venue and no-cluster cells; effect β(single)/β(multi) − 1, "
-             "moving-block bootstrap 95 % CI, test window; magnet lift of each part alongside")
+HYPOTHESIS = ("H1: steps whose crossed clusters are more single-venue (agreement 1) liquidate less per USD crossed "
+              "than steps whose clusters several venues agree on (Spearman < 0); single-venue clusters attract less.")
+STATISTIC = ("Spearman ρ(single-venue share of crossed clustered notional, realized liquidations / crossed notional) "
+             "over test-window steps that cross clusters, moving-block bootstrap 95 % CI; magnet lift of the "
+             "multi- and single-venue parts alongside")
 
 
 def agreement_parts(sub: Subject, permute_seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -61,11 +62,10 @@ def agreement_parts(sub: Subject, permute_seed: int | None = None) -> tuple[np.n
     return np.vstack(out_l), np.vstack(out_s)
 
 
-def _ratio(L: np.ndarray, S: np.ndarray, rl: np.ndarray, rs: np.ndarray) -> float:
-    from liqlab.stats.audit.age import bucket_weights
+def _fire_rank(f: np.ndarray, rate: np.ndarray) -> float:
+    from liqlab.stats.metrics import spearman
 
-    beta = bucket_weights(L, S, rl, rs)
-    return float(beta[1] / beta[0] - 1.0) if beta[0] > 0 else math.nan
+    return float(spearman(f, rate))
 
 
 def _attraction(sub: Subject, settings: AuditSettings) -> dict[str, float]:
@@ -109,18 +109,18 @@ def venue_run(sub: Subject, settings: AuditSettings, *, permute_seed: int | None
     if not st.has_realized:
         return Run(name=sub.name, kind=sub.kind, effect=None, note="no realized liquidations in the data")
     L, S = agreement_parts(sub, permute_seed)
-    rows = np.flatnonzero(st.test & np.isfinite(st.realized) & np.all(np.isfinite(L), 0) & np.all(np.isfinite(S), 0))
+    tot = L.sum(0) + S.sum(0)
+    clustered = L[:2].sum(0) + S[:2].sum(0)
+    rows = np.flatnonzero(st.test & np.isfinite(st.realized) & np.isfinite(tot) & (clustered > 0))
     if len(rows) < 20:
         return Run(name=sub.name, kind=sub.kind, effect=None, n=len(rows), note="fewer than 20 test steps")
-    L, S, rl, rs = L[:, rows], S[:, rows], st.realized_long[rows], st.realized_short[rows]
-    lo, hi, p = block_ci(lambda ix: _ratio(L[:, ix], S[:, ix], rl[ix], rs[ix]), len(rows), settings.bootstrap_reps,
-                         settings.seed)
-    from liqlab.stats.audit.age import bucket_weights
-
-    extra = {"beta_multi_single_none": bucket_weights(L, S, rl, rs).tolist(),
-             "swept_share_multi_single_none": ((L + S).sum(1) / max(float((L + S).sum()), 1e-300)).tolist(),
-             "venues": list(sub.venues)}
+    f = (L[1, rows] + S[1, rows]) / clustered[rows]
+    rate = st.realized[rows] / tot[rows]
+    lo, hi, p = block_ci(lambda ix: _fire_rank(f[ix], rate[ix]), len(rows), settings.bootstrap_reps, settings.seed)
+    share = (L + S)[:, rows].sum(1) / max(float(tot[rows].sum()), 1e-300)
+    extra = {"swept_share_multi_single_none": share.tolist(), "venues": list(sub.venues),
+             "mean_single_share": float(f.mean())}
     if attraction:
         extra.update(_attraction(sub, settings))
-    return Run(name=sub.name, kind=sub.kind, effect=_ratio(L, S, rl, rs), ci=(lo, hi) if math.isfinite(lo) else None,
+    return Run(name=sub.name, kind=sub.kind, effect=_fire_rank(f, rate), ci=(lo, hi) if math.isfinite(lo) else None,
                p_value=p, n=len(rows), window="test: last 40 % of steps", extra=extra)
