@@ -5,10 +5,12 @@ on the stored step inputs: the map of levels younger than a, minus the map young
 into < 90 min, 90 min–6 h, 6–24 h and > 24 h (edges rounded to whole heatmap steps, reported). The four
 sweeps are separate predictors of the step's realized liquidations in the quasi-Poisson non-negative
 regression the fit uses for the leverage mix (:func:`liqlab.stats.mix.mix_regression`): β_b is realized USD
-per USD swept of age b, the bucket's predictive weight. The effect is β(≥ 90 min)/β(< 90 min) − 1 from
-the same regression on two buckets, younger and older than 90 min (negative: older levels carry less
-weight), with a moving-block bootstrap interval over steps; the four-bucket β and the fitted half-life (the
-log-linear decay of β over the buckets' middle ages) describe the shape.
+per USD swept of age b, the bucket's predictive weight; the fitted half-life is the log-linear decay of β
+over the buckets' middle ages. Ratios of β are unstable when the young bucket's β is near 0, so the
+verdict reads a rank statistic: in every test-window step that crosses mapped notional, the share of it
+older than 90 min against the step's realized liquidations per USD crossed (its fire rate); the effect is
+their Spearman correlation (negative: the older the crossed levels, the less they liquidate per USD),
+with a moving-block bootstrap interval over steps.
 """
 
 from __future__ import annotations
@@ -18,16 +20,16 @@ import math
 import numpy as np
 
 from liqlab.stats.audit.context import Subject
-from liqlab.stats.audit.core import AuditSettings, Run, block_ci
+from liqlab.stats.audit.core import AuditSettings, Run, block_ci, fire_rank
 
 __all__ = ["CLAIM", "HYPOTHESIS", "STATISTIC", "AGE_EDGES_HOURS", "age_sweeps", "bucket_weights", "age_run"]
 
 CLAIM = "Clusters older than about 90 minutes lose predictive weight unless fresh open interest reinforces them."
-HYPOTHESIS = ("H1: per USD swept, levels older than 90 min predict less realized liquidation than levels younger "
-              "than 90 min (β ratio − 1 < 0); the weight decays with age (four buckets, fitted half-life in hours).")
-STATISTIC = ("β from the quasi-Poisson NNLS of realized liquidations per step on the swept notional younger and "
-             "older than 90 min; effect β(≥ 90 min)/β(< 90 min) − 1, moving-block bootstrap 95 % CI, test window; "
-             "β of the four buckets < 90 min, 90 min–6 h, 6–24 h, > 24 h and the fitted half-life alongside")
+HYPOTHESIS = ("H1: steps whose crossed levels are older than 90 min liquidate less per USD crossed (Spearman of "
+              "the old share and the fire rate < 0); the weight per USD decays with age (four buckets, half-life).")
+STATISTIC = ("Spearman ρ(share of crossed notional older than 90 min, realized / crossed notional) over test-window "
+             "steps that cross mapped notional, moving-block bootstrap 95 % CI; β of the buckets < 90 min, "
+             "90 min–6 h, 6–24 h, > 24 h (quasi-Poisson NNLS) and the fitted half-life alongside")
 
 AGE_EDGES_HOURS: tuple[float, ...] = (1.5, 6.0, 24.0)
 """Upper edges of the first three age buckets (hours); the last bucket is everything older."""
@@ -97,12 +99,6 @@ def _half_life(beta: np.ndarray, edges: tuple[float, ...]) -> float:
     return float(-1.0 / slope) if slope < 0 else math.inf
 
 
-def _ratio(L: np.ndarray, S: np.ndarray, rl: np.ndarray, rs: np.ndarray) -> float:
-    """β(older than the first edge)/β(younger) − 1 from the two-bucket regression (NaN if β(younger) = 0)."""
-    beta = bucket_weights(np.vstack([L[0], L[1:].sum(0)]), np.vstack([S[0], S[1:].sum(0)]), rl, rs)
-    return float(beta[1] / beta[0] - 1.0) if beta[0] > 0 else math.nan
-
-
 def age_run(sub: Subject, settings: AuditSettings) -> Run:
     """The age statistic on one subject's test window (needs realized liquidations).
 
@@ -114,22 +110,26 @@ def age_run(sub: Subject, settings: AuditSettings) -> Run:
     Returns
     -------
     Run
-        ``effect`` β(≥ 90 min)/β(< 90 min) − 1 and its CI; ``extra``: β per bucket, edges, half-life (h).
+        ``effect`` the Spearman ρ of old share and fire rate, its CI; ``extra``: β per bucket, edges,
+        half-life (h).
     """
     st = sub.steps
     if not st.has_realized:
         return Run(name=sub.name, kind=sub.kind, effect=None, note="no realized liquidations in the data")
     L, S, edges = age_sweeps(sub)
-    rows = np.flatnonzero(st.test & np.isfinite(st.realized) & np.all(np.isfinite(L), 0) & np.all(np.isfinite(S), 0))
+    rows = np.flatnonzero(st.test & np.isfinite(st.realized) & np.all(np.isfinite(L), 0) & np.all(np.isfinite(S), 0)
+                          & ((L + S).sum(0) > 0))
     if len(rows) < 20:
         return Run(name=sub.name, kind=sub.kind, effect=None, n=len(rows), note="fewer than 20 test steps")
     L, S, rl, rs = L[:, rows], S[:, rows], st.realized_long[rows], st.realized_short[rows]
     beta = bucket_weights(L, S, rl, rs)
-    lo, hi, p = block_ci(lambda ix: _ratio(L[:, ix], S[:, ix], rl[ix], rs[ix]), len(rows),
-                         settings.bootstrap_reps, settings.seed)
+    tot = (L + S).sum(0)
+    old = (L[1:] + S[1:]).sum(0) / tot
+    rate = (rl + rs) / tot
+    lo, hi, p = block_ci(lambda ix: fire_rank(old[ix], rate[ix]), len(rows), settings.bootstrap_reps, settings.seed)
     ci = (lo, hi) if math.isfinite(lo) else None
     share = (L + S).sum(axis=1) / max(float((L + S).sum()), 1e-300)
-    return Run(name=sub.name, kind=sub.kind, effect=_ratio(L, S, rl, rs), ci=ci, p_value=p, n=len(rows),
+    return Run(name=sub.name, kind=sub.kind, effect=fire_rank(old, rate), ci=ci, p_value=p, n=len(rows),
                window="test: last 40 % of steps",
                extra={"edges_hours": list(edges), "beta_by_bucket": beta.tolist(),
                       "swept_share_by_bucket": share.tolist(), "half_life_hours": _half_life(beta, edges)})

@@ -17,7 +17,7 @@ import numpy as np
 from liqlab.stats.audit.context import Subject
 from liqlab.stats.audit.core import AuditSettings, Run
 
-__all__ = ["CLAIM", "HYPOTHESIS", "STATISTIC", "RELATIVE_WINDOW", "asset_series", "asset_run"]
+__all__ = ["CLAIM", "HYPOTHESIS", "STATISTIC", "RELATIVE_WINDOW", "asset_series", "asset_run", "pooled_gain"]
 
 CLAIM = "The same USD notional weighs differently across assets: $20M in BTC is not $20M in SOL."
 HYPOTHESIS = ("H1: pooled over two assets, the relative view (swept notional / trailing traded volume) ranks the "
@@ -54,7 +54,18 @@ def asset_series(sub: Subject) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return st.swept[j][ok], rel[j][ok], y[ok]
 
 
-def _pooled_gain(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> float:
+def pooled_gain(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> float:
+    """ρ(relative, y) − ρ(USD, y) over the assets' rows pooled (Spearman).
+
+    Parameters
+    ----------
+    parts : list of tuple
+        Per asset (USD swept, relative swept, next-step log range), (n_a,) each.
+
+    Returns
+    -------
+    float
+    """
     from liqlab.stats.metrics import spearman
 
     a = np.concatenate([p[0] for p in parts])
@@ -91,13 +102,13 @@ def asset_run(subs: list[Subject], settings: AuditSettings) -> Run:
     if any(len(p[0]) < 20 for p in parts):
         return Run(name=name, kind=kind, effect=None, note="an asset without traded volume or with < 20 test steps")
     idx = [block_bootstrap_indices(len(p[0]), settings.bootstrap_reps, seed=settings.seed + i) for i, p in enumerate(parts)]
-    boot = np.array([_pooled_gain([tuple(x[ix[r]] for x in p) for p, ix in zip(parts, idx)])
+    boot = np.array([pooled_gain([tuple(x[ix[r]] for x in p) for p, ix in zip(parts, idx)])
                      for r in range(settings.bootstrap_reps)])
     boot = boot[np.isfinite(boot)]
     lo, hi = (np.quantile(boot, [0.025, 0.975]) if len(boot) >= 10 else (math.nan, math.nan))
     p = min(1.0, 2 * min((1 + np.sum(boot <= 0)), (1 + np.sum(boot >= 0))) / (1 + len(boot))) if len(boot) else math.nan
     extra = {sym: {"spearman_usd": spearman(pa[0], pa[2]), "spearman_relative": spearman(pa[1], pa[2]), "steps": len(pa[0])}
              for sym, pa in zip(by_symbol, parts)}
-    return Run(name=name, kind=kind, effect=_pooled_gain(parts), ci=(float(lo), float(hi)) if math.isfinite(lo) else None,
+    return Run(name=name, kind=kind, effect=pooled_gain(parts), ci=(float(lo), float(hi)) if math.isfinite(lo) else None,
                p_value=float(p), n=int(sum(len(pa[0]) for pa in parts)), window="test: last 40 % of each asset's steps",
                extra={"per_asset": extra, "relative_basis": f"trailing {RELATIVE_WINDOW} traded volume"})

@@ -24,7 +24,7 @@ from liqlab._util import jsonable
 from liqlab.errors import ParameterError
 
 __all__ = ["VERDICTS", "SUPPORTED", "NOT_SUPPORTED", "NOT_TESTABLE", "Run", "Power", "ClaimResult", "AuditSettings",
-           "hac_ols", "block_ci", "headline", "load_settings"]
+           "hac_ols", "block_ci", "fire_rank", "headline", "load_settings"]
 
 SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE = "supported", "not supported", "not testable here"
 VERDICTS: tuple[str, ...] = (SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE)
@@ -282,6 +282,14 @@ def block_ci(stat: Callable[[np.ndarray], float], n: int, reps: int, seed: int) 
     lo, hi = np.quantile(vals, [0.025, 0.975])
     p = min(1.0, 2 * min((1 + np.sum(vals <= 0)) / (1 + len(vals)), (1 + np.sum(vals >= 0)) / (1 + len(vals))))
     return float(lo), float(hi), float(p)
+
+
+def fire_rank(f: np.ndarray, rate: np.ndarray) -> float:
+    """Spearman ρ of the single-venue share ``f`` (n,) and the fire rate ``rate`` (n,) (realized USD per
+    USD crossed); negative when steps crossing single-venue clusters liquidate less per USD."""
+    from liqlab.stats.metrics import spearman
+
+    return float(spearman(f, rate))
 
 
 def headline(runs: Sequence[Run]) -> Run | None:

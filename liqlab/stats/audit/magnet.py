@@ -112,7 +112,7 @@ def vacuum_run(sub: Subject, settings: AuditSettings) -> Run:
 
     up = _one_sided(sub, settings, "short")
     dn = _one_sided(sub, settings, "long")
-    both = up.join(dn, lsuffix="_up", rsuffix="_dn", how="inner")
+    both = up.add_suffix("_up").join(dn.add_suffix("_dn"), how="inner")
     name = f"{sub.name} (vacuum zones)"
     if both.empty:
         return Run(name=name, kind=sub.kind, effect=None, n=0, window="test", note="no zone with clusters on both sides")

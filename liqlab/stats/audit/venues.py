@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from liqlab.stats.audit.context import Subject
-from liqlab.stats.audit.core import AuditSettings, Run, block_ci
+from liqlab.stats.audit.core import AuditSettings, Run, block_ci, fire_rank
 
 __all__ = ["CLAIM", "HYPOTHESIS", "STATISTIC", "agreement_parts", "venue_run"]
 
@@ -60,12 +60,6 @@ def agreement_parts(sub: Subject, permute_seed: int | None = None) -> tuple[np.n
         out_l.append(sl)
         out_s.append(ss)
     return np.vstack(out_l), np.vstack(out_s)
-
-
-def _fire_rank(f: np.ndarray, rate: np.ndarray) -> float:
-    from liqlab.stats.metrics import spearman
-
-    return float(spearman(f, rate))
 
 
 def _attraction(sub: Subject, settings: AuditSettings) -> dict[str, float]:
@@ -116,11 +110,11 @@ def venue_run(sub: Subject, settings: AuditSettings, *, permute_seed: int | None
         return Run(name=sub.name, kind=sub.kind, effect=None, n=len(rows), note="fewer than 20 test steps")
     f = (L[1, rows] + S[1, rows]) / clustered[rows]
     rate = st.realized[rows] / tot[rows]
-    lo, hi, p = block_ci(lambda ix: _fire_rank(f[ix], rate[ix]), len(rows), settings.bootstrap_reps, settings.seed)
+    lo, hi, p = block_ci(lambda ix: fire_rank(f[ix], rate[ix]), len(rows), settings.bootstrap_reps, settings.seed)
     share = (L + S)[:, rows].sum(1) / max(float(tot[rows].sum()), 1e-300)
     extra = {"swept_share_multi_single_none": share.tolist(), "venues": list(sub.venues),
              "mean_single_share": float(f.mean())}
     if attraction:
         extra.update(_attraction(sub, settings))
-    return Run(name=sub.name, kind=sub.kind, effect=_fire_rank(f, rate), ci=(lo, hi) if math.isfinite(lo) else None,
+    return Run(name=sub.name, kind=sub.kind, effect=fire_rank(f, rate), ci=(lo, hi) if math.isfinite(lo) else None,
                p_value=p, n=len(rows), window="test: last 40 % of steps", extra=extra)
