@@ -116,7 +116,7 @@ def vacuum_run(sub: Subject, settings: AuditSettings) -> Run:
     name = f"{sub.name} (vacuum zones)"
     if both.empty:
         return Run(name=name, kind=sub.kind, effect=None, n=0, window="test", note="no zone with clusters on both sides")
-    t = np.asarray(both.index.values, dtype="datetime64[ns]")
+    t = both.index.tz_convert(None).to_numpy().astype("datetime64[ns]")
     cut = np.quantile(t.astype(np.int64), TRAIN_FRACTION)
     train = t.astype(np.int64) <= cut
     thr_up = float(np.median(both["mass_up"][train])) if train.any() else math.inf
