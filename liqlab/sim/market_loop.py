@@ -75,14 +75,19 @@ def _hbin(lp, origin, nbins):
 
 
 
-def _topup(pid, s, ep, lp0, lp_cur):
-    """Position ``pid`` (side s: 0 long, 1 short) adds its initial margin again: its liquidation price moves
-    away from the entry price by the same distance once more; returns the new liquidation price (USD)."""
+def _topup(pid, s, v, base, hkey, hid, hsize, ep, lp0, lp_cur, hunting, hist, hb, p_notional, origin, nh):
+    """Position ``pid`` (side s: 0 long, 1 short; venue v) adds its initial margin again instead of being
+    liquidated: its liquidation price moves away from the entry price by the same distance once more, it goes
+    back on its heap, and the hunter's histogram follows it."""
     d = abs(ep[pid] - lp_cur[pid])
     new = lp_cur[pid] - d if s == 0 else lp_cur[pid] + d
     lp0[pid] += new - lp_cur[pid]
     lp_cur[pid] = new
-    return new
+    hsize[s, v] = _hpush(hkey[s], hid[s], base, hsize[s, v], -new if s == 0 else new, pid)
+    if hunting:
+        hist[s, hb[pid]] -= p_notional[pid]
+        hb[pid] = _hbin(new, origin, nh)
+        hist[s, hb[pid]] += p_notional[pid]
 
 
 def _market_loop(mhi, mlo, mcl, idx_cl, sd, fund_bar, fund_noise,
@@ -162,12 +167,8 @@ def _market_loop(mhi, mlo, mcl, idx_cl, sd, fund_bar, fund_noise,
                     hsize[0, v] = _hpop(hkey[0], hid[0], base, hsize[0, v])
                     if status[pid] == 1 and p_topup[pid] == 1:
                         p_topup[pid] = 2
-                        new = _topup(pid, 0, ep, lp0, lp_cur)
-                        hsize[0, v] = _hpush(hkey[0], hid[0], base, hsize[0, v], -new, pid)
-                        if hunting:
-                            hist[0, hb[pid]] -= p_notional[pid]
-                            hb[pid] = _hbin(new, origin, nh)
-                            hist[0, hb[pid]] += p_notional[pid]
+                        _topup(pid, 0, v, base, hkey, hid, hsize, ep, lp0, lp_cur, hunting, hist, hb, p_notional,
+                               origin, nh)
                     elif status[pid] == 1:
                         status[pid] = 3
                         end_bar[pid] = t
@@ -183,12 +184,8 @@ def _market_loop(mhi, mlo, mcl, idx_cl, sd, fund_bar, fund_noise,
                     hsize[1, v] = _hpop(hkey[1], hid[1], base, hsize[1, v])
                     if status[pid] == 1 and p_topup[pid] == 1:
                         p_topup[pid] = 2
-                        new = _topup(pid, 1, ep, lp0, lp_cur)
-                        hsize[1, v] = _hpush(hkey[1], hid[1], base, hsize[1, v], new, pid)
-                        if hunting:
-                            hist[1, hb[pid]] -= p_notional[pid]
-                            hb[pid] = _hbin(new, origin, nh)
-                            hist[1, hb[pid]] += p_notional[pid]
+                        _topup(pid, 1, v, base, hkey, hid, hsize, ep, lp0, lp_cur, hunting, hist, hb, p_notional,
+                               origin, nh)
                     elif status[pid] == 1:
                         status[pid] = 3
                         end_bar[pid] = t

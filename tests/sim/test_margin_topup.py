@@ -60,15 +60,19 @@ def test_topup_removes_liquidations_and_is_recorded():
     assert on["value"].sum() < off["value"].sum()
 
 
-def test_topped_up_long_level_moves_away_by_its_margin_distance():
+def test_topped_up_level_moves_away_by_its_margin_distance():
     from liqlab.sim.market_loop import _topup
 
-    ep, lp0, lp = np.array([100.0]), np.array([90.0]), np.array([90.0])
-    assert _topup(0, 0, ep, lp0, lp) == pytest.approx(80.0)
-    assert lp0[0] == pytest.approx(80.0) and lp[0] == pytest.approx(80.0)
-    ep, lp0, lp = np.array([100.0]), np.array([110.0]), np.array([111.0])
-    assert _topup(0, 1, ep, lp0, lp) == pytest.approx(122.0)
-    assert lp0[0] == pytest.approx(121.0)
+    def one(side, ep, lp):
+        hkey, hid = np.zeros((2, 4)), np.zeros((2, 4), dtype=np.int64)
+        hsize = np.zeros((2, 1), dtype=np.int64)
+        lp0, lpc = np.array([lp]), np.array([lp])
+        _topup(0, side, 0, 0, hkey, hid, hsize, np.array([ep]), lp0, lpc, False, np.zeros((2, 1)),
+               np.zeros(1, dtype=np.int64), np.ones(1), 0.0, 1)
+        return lpc[0], lp0[0], hsize[side, 0], hkey[side, 0]
+
+    assert one(0, 100.0, 90.0) == pytest.approx((80.0, 80.0, 1, -80.0))  # long: heap keyed by −LP
+    assert one(1, 100.0, 110.0) == pytest.approx((120.0, 120.0, 1, 120.0))
 
 
 def test_flags_follow_the_probability():
