@@ -90,8 +90,7 @@ def test_claim3_bucket_sweeps_add_up_to_the_full_map():
 
 def test_claim4_rank_statistic_known_answer():
     """A series-level world: steps crossing single-venue clusters fire less (on) or the same (off)."""
-    from liqlab.stats.audit.core import block_ci
-    from liqlab.stats.audit.core import fire_rank
+    from liqlab.stats.audit.core import block_ci, fire_rank
 
     rng = np.random.default_rng(5)
     f = rng.uniform(0, 1, 400)

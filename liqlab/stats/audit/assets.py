@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from liqlab.stats.audit.context import Subject
-from liqlab.stats.audit.core import AuditSettings, Run
+from liqlab.stats.audit.core import AuditSettings, Run, boot_summary
 
 __all__ = ["CLAIM", "HYPOTHESIS", "STATISTIC", "RELATIVE_WINDOW", "asset_series", "asset_run", "pooled_gain"]
 
@@ -104,9 +104,7 @@ def asset_run(subs: list[Subject], settings: AuditSettings) -> Run:
     idx = [block_bootstrap_indices(len(p[0]), settings.bootstrap_reps, seed=settings.seed + i) for i, p in enumerate(parts)]
     boot = np.array([pooled_gain([tuple(x[ix[r]] for x in p) for p, ix in zip(parts, idx)])
                      for r in range(settings.bootstrap_reps)])
-    boot = boot[np.isfinite(boot)]
-    lo, hi = (np.quantile(boot, [0.025, 0.975]) if len(boot) >= 10 else (math.nan, math.nan))
-    p = min(1.0, 2 * min((1 + np.sum(boot <= 0)), (1 + np.sum(boot >= 0))) / (1 + len(boot))) if len(boot) else math.nan
+    lo, hi, p = boot_summary(boot)
     extra = {sym: {"spearman_usd": spearman(pa[0], pa[2]), "spearman_relative": spearman(pa[1], pa[2]), "steps": len(pa[0])}
              for sym, pa in zip(by_symbol, parts)}
     return Run(name=name, kind=kind, effect=pooled_gain(parts), ci=(float(lo), float(hi)) if math.isfinite(lo) else None,

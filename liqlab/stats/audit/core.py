@@ -24,7 +24,7 @@ from liqlab._util import jsonable
 from liqlab.errors import ParameterError
 
 __all__ = ["VERDICTS", "SUPPORTED", "NOT_SUPPORTED", "NOT_TESTABLE", "Run", "Power", "ClaimResult", "AuditSettings",
-           "hac_ols", "block_ci", "fire_rank", "headline", "load_settings"]
+           "hac_ols", "block_ci", "boot_summary", "fire_rank", "headline", "load_settings"]
 
 SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE = "supported", "not supported", "not testable here"
 VERDICTS: tuple[str, ...] = (SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE)
@@ -275,12 +275,28 @@ def block_ci(stat: Callable[[np.ndarray], float], n: int, reps: int, seed: int) 
 
     if n < 5:
         return math.nan, math.nan, math.nan
-    vals = np.array([stat(ix) for ix in block_bootstrap_indices(n, reps, seed=seed)], dtype=np.float64)
+    return boot_summary(np.array([stat(ix) for ix in block_bootstrap_indices(n, reps, seed=seed)], dtype=np.float64))
+
+
+def boot_summary(vals: np.ndarray) -> tuple[float, float, float]:
+    """(2.5 %, 97.5 % quantile, two-sided p of 0) of bootstrap replicates of a statistic.
+
+    Parameters
+    ----------
+    vals : np.ndarray
+        (R,) replicates (NaN dropped).
+
+    Returns
+    -------
+    tuple of float
+        p = 2·min((1 + #≤0), (1 + #≥0))/(1 + R), capped at 1; all NaN with fewer than 10 finite replicates.
+    """
+    vals = np.asarray(vals, dtype=np.float64)
     vals = vals[np.isfinite(vals)]
     if len(vals) < 10:
         return math.nan, math.nan, math.nan
     lo, hi = np.quantile(vals, [0.025, 0.975])
-    p = min(1.0, 2 * min((1 + np.sum(vals <= 0)) / (1 + len(vals)), (1 + np.sum(vals >= 0)) / (1 + len(vals))))
+    p = min(1.0, 2 * min(1 + np.sum(vals <= 0), 1 + np.sum(vals >= 0)) / (1 + len(vals)))
     return float(lo), float(hi), float(p)
 
 
