@@ -342,7 +342,8 @@ class Heatmap:
     def top_clusters(self, t=None, n: int = 10) -> pd.DataFrame:
         """The largest clusters at one snapshot.
 
-        A cluster is a local maximum of one side's map (≥ both neighbours, > 0).
+        A cluster is a local maximum of one side's map (the peak rule of :func:`liqlab.engine.levels.peak_bins`);
+        :func:`liqlab.engine.levels.levels` gives the same rows with per-leverage columns.
 
         Parameters
         ----------
@@ -358,35 +359,15 @@ class Heatmap:
             reference close, %), age_hours (notional-weighted mean age of the levels in the bin), venues
             (venues agreeing), single_venue.
         """
-        j = self.index_at(t)
-        rows = []
-        for side, arr in (("long", self.long[j]), ("short", self.short[j])):
-            x = np.asarray(arr, dtype=np.float64)
-            if x.size == 0:
-                continue
-            left = np.r_[-np.inf, x[:-1]]
-            right = np.r_[x[1:], -np.inf]
-            peak = (x > 0) & (x >= left) & (x > right)
-            for b in np.flatnonzero(peak):
-                rows.append((side, int(b), float(x[b])))
-        rows.sort(key=lambda r: -r[2])
-        rows = rows[: max(int(n), 0)]
-        cols = ["time", "price", "side", "notional", "distance_pct", "age_hours", "venues", "single_venue"]
-        if not rows:
-            return pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
-        age_l, age_s = self._mean_age(j)
-        ref = self.close[j]
+        from liqlab.engine.levels import levels
+
+        lv = levels(self, t, n=n)
         nv = len(self.meta.get("venues", []))
-        out = []
-        for side, b, v in rows:
-            agree = int(self.agreement[j, b]) if self.agreement.size else 0
-            age = (age_l if side == "long" else age_s)[b]
-            out.append({
-                "time": pd.Timestamp(self.times[j], tz="UTC"), "price": float(self.prices[b]), "side": side,
-                "notional": v, "distance_pct": float((self.prices[b] / ref - 1.0) * 100.0) if np.isfinite(ref) else np.nan,
-                "age_hours": float(age), "venues": agree, "single_venue": bool(nv > 1 and agree <= 1),
-            })
-        return pd.DataFrame(out, columns=cols)
+        out = pd.DataFrame({"time": lv["time"], "price": lv["price"], "side": lv["side"],
+                            "notional": lv["notional_usd"], "distance_pct": lv["distance_pct"],
+                            "age_hours": lv["age_hours"], "venues": lv["venues"],
+                            "single_venue": (lv["venues"] <= 1) & (nv > 1)})
+        return out.reset_index(drop=True)
 
     def _mean_age(self, j: int) -> tuple[np.ndarray, np.ndarray]:
         """Notional-weighted mean age (hours) per bin at snapshot j, per side (NaN where empty).
