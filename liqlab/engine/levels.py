@@ -18,7 +18,7 @@ import pandas as pd
 
 from liqlab.errors import ParameterError
 
-__all__ = ["peak_bins", "distance_pct", "lev_column", "levels", "alerts", "pull", "LEVEL_COLUMNS"]
+__all__ = ["peak_bins", "distance_pct", "lev_column", "levels", "alerts", "pull", "levels_table", "LEVEL_COLUMNS"]
 
 #: The columns of :func:`levels` before the per-leverage ``lev_<L>`` columns.
 LEVEL_COLUMNS: tuple[str, ...] = ("time", "price", "side", "notional_usd", "distance_pct", "age_hours", "venues",
@@ -219,3 +219,31 @@ def pull(hm, t=None, *, within_pct: float = 5.0) -> dict:
     ratio = above / below if below > 0 else (math.inf if above > 0 else math.nan)
     return {"above_usd": above, "below_usd": below, "ratio": ratio, "within_pct": x,
             "time": pd.Timestamp(hm.times[j], tz="UTC"), "ref_price": ref}
+
+
+def levels_table(hm, t=None, *, pull_pct: float = 5.0, n: int | None = None, min_usd: float = 0.0) -> pd.DataFrame:
+    """The exported levels of a snapshot: :func:`levels` plus the snapshot's :func:`pull` on every row.
+
+    Parameters
+    ----------
+    hm : Heatmap
+        The map (T × B).
+    t : optional
+        The snapshot (None = the latest).
+    pull_pct : float
+        Band of the directional summary (%, > 0).
+    n, min_usd
+        As :func:`levels`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The :func:`levels` columns, then pull_pct (%), pull_above_usd, pull_below_usd (USD) and
+        ref_price (USD, the snapshot's reference close), the same on every row.
+    """
+    if not math.isfinite(float(pull_pct)) or pull_pct <= 0:
+        raise ParameterError(f"pull_pct: need a finite number > 0, got {pull_pct!r}")
+    lv = levels(hm, t, n=n, min_usd=min_usd)
+    pu = pull(hm, t, within_pct=pull_pct)
+    return lv.assign(pull_pct=float(pull_pct), pull_above_usd=pu["above_usd"], pull_below_usd=pu["below_usd"],
+                     ref_price=pu["ref_price"])
