@@ -30,9 +30,9 @@ __all__ = ["ALERT_FIELDS", "DEFAULT_WITHIN_PCT", "DEFAULT_MIN_USD", "alert_recor
 ALERT_FIELDS: tuple[str, ...] = ("time", "symbol", "synthetic", "side", "price", "distance_pct", "notional_usd",
                                  "age_hours", "venues", "venue_names")
 
-#: Defaults of a report's alert banner: clusters of at least 1 M USD within 2 % of the latest price.
+#: Defaults of a report's alert banner: clusters of at least 10 M USD within 2 % of the latest price.
 DEFAULT_WITHIN_PCT: float = 2.0
-DEFAULT_MIN_USD: float = 1e6
+DEFAULT_MIN_USD: float = 1e7
 
 
 def alert_records(hm, *, within_pct: float, min_usd: float) -> list[dict]:
