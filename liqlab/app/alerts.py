@@ -59,7 +59,7 @@ def alert_records(hm, *, within_pct: float, min_usd: float) -> list[dict]:
     """
     from liqlab.engine.levels import alerts
 
-    if "relative_window" in (hm.meta or {}) or "relative_basis" in (hm.meta or {}):
+    if "relative_window" in (hm.meta or {}):
         raise ParameterError("alerts: need a USD heatmap, not a relative one (min_usd is in USD)")
     rows = alerts(hm, within_pct=within_pct, min_usd=min_usd)
     symbol = str(hm.meta.get("symbol", ""))

@@ -381,6 +381,33 @@ def test_relative_divides_by_trailing_volume(hm3):
         r.relative("6h")
 
 
+def test_relative_by_open_interest(hm3, tmp_path):
+    """Each venue's map over its open interest (USD) at the snapshot; the aggregate over the summed OI."""
+    r = hm3.relative(basis="open_interest")
+    assert r.meta["relative_basis"] == "open_interest" and "open interest" in r.meta["units"]
+    j = len(hm3.times) - 1
+    step_end = pd.Timestamp(hm3.times[j], tz="UTC")
+    total = 0.0
+    for ds in hm3.replay.venue_names:
+        oi = [d for d in _coll3_datasets() if d.venue == ds][0].open_interest
+        last = oi[oi["ts"] <= step_end].iloc[-1]
+        total += last["open_interest_value"]
+        assert hm3.replay.venue(ds).oi_usd[j] == pytest.approx(last["open_interest_value"], rel=1e-12)
+        np.testing.assert_allclose(r.venue_long[ds][j] * last["open_interest_value"], hm3.venue_long[ds][j], rtol=1e-5)
+    np.testing.assert_allclose(r.long[j] * total, hm3.long[j], rtol=1e-9)
+    # with_params keeps the basis; saved maps keep the step OI; a bad basis is named
+    np.testing.assert_allclose(hm3.with_params(half_life_hours=5).relative(basis="open_interest").long,
+                               r.with_params(half_life_hours=5).long, rtol=1e-12)
+    h2 = Heatmap.load(hm3.save(tmp_path / "h.npz"))
+    np.testing.assert_array_equal(h2.relative(basis="open_interest").long, r.long)
+    with pytest.raises(ParameterError, match="basis"):
+        hm3.relative(basis="turnover")
+
+
+def _coll3_datasets():
+    return (random_dataset("binanceusdm", seed=1), random_dataset("bybit", seed=2), random_dataset("okx", seed=3))
+
+
 def test_save_load_roundtrip(hm3, tmp_path):
     p = hm3.save(tmp_path / "h.npz")
     h2 = Heatmap.load(p)
