@@ -18,7 +18,7 @@ import pandas as pd
 
 from liqlab.errors import ParameterError
 
-__all__ = ["peak_bins", "distance_pct", "lev_column", "levels", "alerts", "pull", "levels_table", "LEVEL_COLUMNS"]
+__all__ = ["peak_bins", "distance_pct", "lev_column", "levels", "alerts", "pull", "levels_table", "compare_assets", "LEVEL_COLUMNS"]
 
 #: The columns of :func:`levels` before the per-leverage ``lev_<L>`` columns.
 LEVEL_COLUMNS: tuple[str, ...] = ("time", "price", "side", "notional_usd", "distance_pct", "age_hours", "venues",
@@ -247,3 +247,42 @@ def levels_table(hm, t=None, *, pull_pct: float = 5.0, n: int | None = None, min
     pu = pull(hm, t, within_pct=pull_pct)
     return lv.assign(pull_pct=float(pull_pct), pull_above_usd=pu["above_usd"], pull_below_usd=pu["below_usd"],
                      ref_price=pu["ref_price"])
+
+
+def compare_assets(maps, *, n: int = 5, basis: str = "volume", window: str = "7D") -> pd.DataFrame:
+    """The largest clusters of several assets side by side, in USD and on the relative scale.
+
+    Parameters
+    ----------
+    maps : mapping of str to Heatmap
+        Asset label → its USD map (each at its latest snapshot).
+    n : int
+        Clusters per asset, largest in USD first.
+    basis, window
+        The relative scale (:meth:`~liqlab.engine.heatmap.Heatmap.relative`): notional over trailing
+        traded volume in ``window`` or over open interest (USD/USD).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per asset and cluster: asset, symbol, synthetic, rank (1 = largest in USD), time (UTC), side,
+        price (USD), distance_pct, notional_usd, relative (fraction of the basis, USD/USD; NaN where the
+        basis is unknown) and relative_bp (the same in basis points); ``attrs['units']`` names the basis.
+    """
+    frames, units = [], ""
+    for label, hm in maps.items():
+        lv = levels(hm, n=n)
+        rel = hm.relative(window, basis=basis)
+        units = rel.meta["units"]
+        j = hm.index_at(None)
+        b = np.searchsorted(np.asarray(hm.edges, dtype=np.float64), lv["price"].to_numpy(np.float64), "right") - 1
+        is_long = (lv["side"] == "long").to_numpy()
+        r = np.where(is_long, np.asarray(rel.long[j])[b], np.asarray(rel.short[j])[b]) if len(b) else np.zeros(0)
+        frames.append(pd.DataFrame({
+            "asset": str(label), "symbol": str(hm.meta.get("symbol", "")), "synthetic": bool(hm.synthetic),
+            "rank": np.arange(1, len(lv) + 1), "time": lv["time"], "side": lv["side"], "price": lv["price"],
+            "distance_pct": lv["distance_pct"], "notional_usd": lv["notional_usd"], "relative": r.astype(np.float64),
+            "relative_bp": r.astype(np.float64) * 1e4}))
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    out.attrs["units"] = units
+    return out

@@ -12,7 +12,8 @@ from hypothesis import given, settings, strategies as st
 
 from liqlab.errors import ParameterError
 from liqlab.engine.heatmap import build_heatmap
-from liqlab.engine.levels import LEVEL_COLUMNS, alerts, distance_pct, lev_column, levels, peak_bins, pull
+from liqlab.engine.levels import (LEVEL_COLUMNS, alerts, compare_assets, distance_pct, lev_column, levels, peak_bins,
+                                   pull)
 from test_heatmap import random_dataset
 from liqlab.io.dataset import Collection
 
@@ -143,3 +144,20 @@ def test_pull_ratio_and_fields():
     assert pu["ratio"] == pytest.approx(pu["above_usd"] / pu["below_usd"])
     assert pu["within_pct"] == 3.0 and pu["time"] == pd.Timestamp(hm.times[-1], tz="UTC")
     assert pu["ref_price"] == hm.close[-1]
+
+
+def test_compare_assets_reads_the_relative_map_at_each_cluster():
+    hm = _hm()
+    other = _hm("highest_leverage")
+    table = compare_assets({"A": hm, "B": other}, n=4, basis="open_interest")
+    assert list(table["asset"]) == ["A"] * 4 + ["B"] * 4 and list(table["rank"]) == [1, 2, 3, 4] * 2
+    assert "open interest" in table.attrs["units"]
+    for label, h in (("A", hm), ("B", other)):
+        rel = h.relative(basis="open_interest")
+        rows = table[table["asset"] == label]
+        lv = levels(h, n=4)
+        np.testing.assert_array_equal(rows["notional_usd"].to_numpy(), lv["notional_usd"].to_numpy())
+        for _, r in rows.iterrows():
+            b = int(np.flatnonzero(h.prices == r["price"])[0])
+            want = (rel.long if r["side"] == "long" else rel.short)[-1, b]
+            assert r["relative"] == pytest.approx(want, rel=1e-12) and r["relative_bp"] == pytest.approx(want * 1e4)
