@@ -72,3 +72,14 @@ def test_a_map_that_cannot_be_built_gives_an_error_line(tmp_path):
 
     info = dataset_alerts(tmp_path / "nothing-here", DEFAULT_ALERTS, {})
     assert "alerts" not in info and info["error"] and alert_text(info).startswith("alerts not computed:")
+
+
+def test_asset_parameters_label_by_symbol_and_keep_labels_unique(two_assets, small_sim):
+    from liqlab.app.runner import asset_parameters
+
+    got = asset_parameters([two_assets / "BTC", two_assets / "ETH"])
+    assert got["assets"] == ["BTC", "ETH"] and got["datasets"][1].endswith("ETH")
+    twice = asset_parameters([two_assets / "BTC", small_sim])       # two BTC collections: folder names
+    assert twice["assets"] == ["BTC", small_sim.name]
+    one_venue = asset_parameters([two_assets / "ETH" / "okx"])      # a dataset directory
+    assert one_venue["assets"] == ["ETH"]
