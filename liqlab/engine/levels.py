@@ -67,6 +67,13 @@ def distance_pct(price, ref: float) -> np.ndarray:
     return (p / ref - 1.0) * 100.0
 
 
+def _check_positive(name: str, value: float) -> float:
+    """``value`` as a float when it is finite and > 0, else ParameterError naming ``name``."""
+    if not math.isfinite(float(value)) or value <= 0:
+        raise ParameterError(f"{name}: need a finite number > 0, got {value!r}")
+    return float(value)
+
+
 def lev_column(leverage: float) -> str:
     """Name of the per-leverage column of a leverage layer: ``lev_<L>`` ('lev_10', 'lev_12.5')."""
     return f"lev_{float(leverage):g}"
@@ -178,8 +185,7 @@ def alerts(hm, *, within_pct: float, min_usd: float, t=None) -> pd.DataFrame:
     pandas.DataFrame
         The rows of :func:`levels` that qualify, largest first (same columns).
     """
-    if not math.isfinite(float(within_pct)) or within_pct <= 0:
-        raise ParameterError(f"within_pct: need a finite number > 0, got {within_pct!r}")
+    _check_positive("within_pct", within_pct)
     lv = levels(hm, t, min_usd=min_usd)
     return lv[lv["distance_pct"].abs() <= float(within_pct)].reset_index(drop=True)
 
@@ -207,13 +213,11 @@ def pull(hm, t=None, *, within_pct: float = 5.0) -> dict:
         within_pct: x; time: the snapshot (UTC); ref_price: the reference close (USD). A bin centred
         exactly at the reference counts on neither side.
     """
-    if not math.isfinite(float(within_pct)) or within_pct <= 0:
-        raise ParameterError(f"within_pct: need a finite number > 0, got {within_pct!r}")
+    x = _check_positive("within_pct", within_pct)
     j = hm.index_at(t)
     ref = float(hm.close[j])
     d = distance_pct(hm.prices, ref)
     tot = np.asarray(hm.long[j], dtype=np.float64) + np.asarray(hm.short[j], dtype=np.float64)
-    x = float(within_pct)
     above = float(tot[(d > 0) & (d <= x)].sum())
     below = float(tot[(d < 0) & (d >= -x)].sum())
     ratio = above / below if below > 0 else (math.inf if above > 0 else math.nan)
@@ -226,14 +230,10 @@ def levels_table(hm, t=None, *, pull_pct: float = 5.0, n: int | None = None, min
 
     Parameters
     ----------
-    hm : Heatmap
-        The map (T × B).
-    t : optional
-        The snapshot (None = the latest).
+    hm, t, n, min_usd
+        As :func:`levels` (a T × B map; the snapshot, None = the latest).
     pull_pct : float
         Band of the directional summary (%, > 0).
-    n, min_usd
-        As :func:`levels`.
 
     Returns
     -------
@@ -241,8 +241,7 @@ def levels_table(hm, t=None, *, pull_pct: float = 5.0, n: int | None = None, min
         The :func:`levels` columns, then pull_pct (%), pull_above_usd, pull_below_usd (USD) and
         ref_price (USD, the snapshot's reference close), the same on every row.
     """
-    if not math.isfinite(float(pull_pct)) or pull_pct <= 0:
-        raise ParameterError(f"pull_pct: need a finite number > 0, got {pull_pct!r}")
+    _check_positive("pull_pct", pull_pct)
     lv = levels(hm, t, n=n, min_usd=min_usd)
     pu = pull(hm, t, within_pct=pull_pct)
     return lv.assign(pull_pct=float(pull_pct), pull_above_usd=pu["above_usd"], pull_below_usd=pu["below_usd"],

@@ -10,17 +10,8 @@ import pytest
 
 from liqlab.app.alerts import alert_env, alert_records
 from liqlab.app.cli import main
-from liqlab.engine.heatmap import build_heatmap
 from liqlab.engine.levels import alerts
-from liqlab.io.dataset import load_collection
-
-
-@pytest.fixture(scope="module")
-def saved(small_sim, tmp_path_factory):
-    hm = build_heatmap(load_collection(small_sim), progress=False)
-    path = tmp_path_factory.mktemp("alert") / "hm.npz"
-    hm.save(path)
-    return hm, path
+from test_levels_cli import saved  # noqa: F401 - the shared saved map (a module-scoped fixture)
 
 
 def _threshold(hm, within):

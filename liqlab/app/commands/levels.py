@@ -154,15 +154,8 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     """Run ``liqlab levels``: one row per cluster of the snapshot (:func:`liqlab.engine.levels.levels_table`).
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed options.
-
-    Returns
-    -------
-    int
-        0 after writing the table. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
+    ``args`` holds the options of :func:`add_arguments`. Returns 0 after writing the table; bad input
+    raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2), the target untouched.
     """
     from liqlab.engine.levels import levels_table
     from liqlab.errors import ParameterError
