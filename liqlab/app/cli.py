@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "record": "record",
     "facts": "facts",
     "audit": "audit",
+    "levels": "levels",
+    "alert": "alert",
 }
 
 
