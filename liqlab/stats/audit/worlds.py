@@ -59,7 +59,7 @@ class Worlds:
         s = self.settings
         m = simulate_market(days=s.sim_days, warmup_days=s.sim_warmup_days, venues=s.sim_venues, seed=seed,
                             **knobs, **extra)
-        label = ", ".join(f"{k}={v:g}" for k, v in knobs.items()) or "null"
+        label = ", ".join([f"{k}={v:g}" for k, v in knobs.items()] + [f"{k}={v}" for k, v in extra.items()]) or "null"
         sub = Subject(name=f"simulated seed {seed} ({label})", kind="synthetic", data=m.collection, step=s.step,
                       seed=seed)
         self.made += 1
