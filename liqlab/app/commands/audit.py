@@ -90,7 +90,7 @@ def resolve_inputs(paths: list[str], tmp: Path) -> tuple[list[Path], list[str], 
             raise DataError(f"{p}: neither a liqlab dataset nor a folder of CSV files with open interest (oi_close)")
         others = sorted(f.name for f in p.iterdir() if f.is_file() and f not in files and f.suffix != ".md")
         if others:
-            notes.append(f"{p}: skipped (no open interest, so no heatmap): {', '.join(others)}")
+            notes.append(f"{p.name}/: skipped (no open interest, so no heatmap): {', '.join(others)}")
         for f in files:
             dest = tmp / f.stem
             import_files("coinglass-csv", [f], dest, exchange="binanceusdm", symbol=_symbol(f), progress=False)
