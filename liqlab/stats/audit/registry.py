@@ -268,7 +268,7 @@ def run_audit(data: Sequence[Any], settings: AuditSettings | None = None, *, nam
     names : sequence of str, optional
         Labels of the datasets (default: folder names).
     claims : sequence of int, optional
-        Claim ids to run (default all eight; the others are reported as not run).
+        Claim ids to run and report (default all eight).
     progress : bool or None
         A progress bar (None: only on a terminal).
 
