@@ -24,7 +24,8 @@ def _pieces(**kw):
 
 
 @pytest.mark.parametrize("kw", [dict(seed=4), dict(seed=5, world="homogeneous"),
-                                dict(seed=6, cascade_impact=2.0, hunt_intensity=0.5)])
+                                dict(seed=6, cascade_impact=2.0, hunt_intensity=0.5),
+                                dict(seed=7, cascade_impact=2.0, hunt_intensity=0.5, margin_topup=0.5)])
 def test_plain_python_loop_equals_the_numba_loop(kw):
     pytest.importorskip("numba")
     c, clock, lat, vps, pool = _pieces(**kw)
