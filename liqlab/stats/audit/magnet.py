@@ -21,7 +21,7 @@ from liqlab._util import TRAIN_FRACTION
 from liqlab.stats.audit.context import Subject
 from liqlab.stats.audit.core import AuditSettings, Run
 
-__all__ = ["CLAIM", "HYPOTHESIS", "STATISTIC", "magnet_params", "magnet_events", "magnet_run", "vacuum_run"]
+__all__ = ["CLAIM", "HYPOTHESIS", "STATISTIC", "lift", "magnet_params", "magnet_events", "magnet_run", "vacuum_run"]
 
 CLAIM = ("Price is drawn toward dense liquidation clusters; areas flanked by clusters on both sides "
          "('liquidity vacuum zones') draw price toward the nearest dense side.")
@@ -59,6 +59,16 @@ def magnet_events(sub: Subject, settings: AuditSettings) -> pd.DataFrame:
     return events_for(sub.heatmap, ds, magnet_params(sub, settings))
 
 
+def lift(y: np.ndarray, settings: AuditSettings, p0: float = 0.5) -> tuple[dict, tuple[float, float] | None]:
+    """:func:`liqlab.stats.magnet.lift_test` of outcomes ``y`` (n,) with the audit's bootstrap, and the CI of
+    the lift (p̂ − p0), None when too few events."""
+    from liqlab.stats.magnet import lift_test
+
+    y = np.asarray(y, dtype=float)
+    lt = lift_test(y[np.isfinite(y)], p0, reps=settings.bootstrap_reps, seed=settings.seed)
+    return lt, (None if not math.isfinite(lt["ci_low"]) else (lt["ci_low"] - p0, lt["ci_high"] - p0))
+
+
 def magnet_run(sub: Subject, settings: AuditSettings) -> Run:
     """The primary magnet statistic on one subject (lift, CI of the lift, p-value, decided events).
 
@@ -71,13 +81,11 @@ def magnet_run(sub: Subject, settings: AuditSettings) -> Run:
     -------
     Run
     """
-    from liqlab.stats.magnet import decided, lift_test
+    from liqlab.stats.magnet import decided
 
     p = magnet_params(sub, settings)
     ev = magnet_events(sub, settings)
-    lt = lift_test(decided(ev)["y"].to_numpy(float) if len(ev) else np.array([]), p.p0,
-                   reps=settings.bootstrap_reps, seed=settings.seed)
-    ci = None if not math.isfinite(lt["ci_low"]) else (lt["ci_low"] - p.p0, lt["ci_high"] - p.p0)
+    lt, ci = lift(decided(ev)["y"].to_numpy(float) if len(ev) else np.array([]), settings, p.p0)
     return Run(name=sub.name, kind=sub.kind, effect=lt["lift"], ci=ci, p_value=lt["p_value"], n=lt["n_events"],
                extra={"horizon_hours": p.horizon_hours, "p_hat": lt["p_hat"], "candidates": int(len(ev))})
 
@@ -108,8 +116,6 @@ def vacuum_run(sub: Subject, settings: AuditSettings) -> Run:
     Run
         ``effect`` = p̂ − ½ of the nearer dense cluster beating its mirror; ``n`` decided zones.
     """
-    from liqlab.stats.magnet import lift_test
-
     up = _one_sided(sub, settings, "short")
     dn = _one_sided(sub, settings, "long")
     both = up.add_suffix("_up").join(dn.add_suffix("_dn"), how="inner")
@@ -123,8 +129,7 @@ def vacuum_run(sub: Subject, settings: AuditSettings) -> Run:
     thr_dn = float(np.median(both["mass_dn"][train])) if train.any() else math.inf
     z = both[~train & (both["mass_up"] >= thr_up) & (both["mass_dn"] >= thr_dn)]
     y = np.where(z["dist_up"] <= z["dist_dn"], z["y_up"], z["y_dn"]).astype(float)
-    lt = lift_test(y[np.isfinite(y)], 0.5, reps=settings.bootstrap_reps, seed=settings.seed)
-    ci = None if not math.isfinite(lt["ci_low"]) else (lt["ci_low"] - 0.5, lt["ci_high"] - 0.5)
+    lt, ci = lift(y, settings)
     return Run(name=name, kind=sub.kind, effect=lt["lift"], ci=ci, p_value=lt["p_value"], n=lt["n_events"],
                window="test: last 40 % of zones (dense threshold from the first 60 %)",
                extra={"zones": int(len(z))})

@@ -64,8 +64,8 @@ def agreement_parts(sub: Subject, permute_seed: int | None = None) -> tuple[np.n
 
 def _attraction(sub: Subject, settings: AuditSettings) -> dict[str, float]:
     """Magnet lift of the multi-venue part and of the single-venue part of the map."""
-    from liqlab.stats.audit.magnet import magnet_params
-    from liqlab.stats.magnet import Bars, decided, find_events, lift_test
+    from liqlab.stats.audit.magnet import lift, magnet_params
+    from liqlab.stats.magnet import Bars, decided, find_events
     from liqlab.stats.magnet.events import touch_dataset
 
     _, ds = touch_dataset(sub.data, None)
@@ -75,7 +75,7 @@ def _attraction(sub: Subject, settings: AuditSettings) -> dict[str, float]:
         ev = find_events(hm.times, hm.prices, hm.long * m, hm.short * m, Bars.from_frame(ds.ohlcv),
                          magnet_params(sub, settings))
         y = decided(ev)["y"].to_numpy(float) if len(ev) else np.array([])
-        lt = lift_test(y, 0.5, reps=settings.bootstrap_reps, seed=settings.seed)
+        lt, _ = lift(y, settings)
         out[f"lift_{name}"], out[f"events_{name}"] = lt["lift"], lt["n_events"]
     return out
 
