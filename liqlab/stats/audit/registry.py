@@ -156,7 +156,8 @@ def _claim6(ctx: Context) -> Draft:
     return Draft(tuple(runs) + (on,), (), -1,
                  "Real runs give the share of crossed notional with no realized response; it mixes every reason a "
                  "mapped level prints nothing (map error, closed positions, top-ups). The null rejection of the "
-                 "twin test is 0 by construction (identical twins).", pw,
+                 "twin test is 0 by construction (identical twins). Margin replenished by funding is not a "
+                 "separate knob: the simulator's funding already moves every liquidation price.", pw,
                  untestable="public data cannot attribute silent levels to margin top-ups: that needs account-level "
                             "margin changes (e.g. an on-chain perpetual exchange's public position ledger).")
 
@@ -298,7 +299,7 @@ def run_audit(data: Sequence[Any], settings: AuditSettings | None = None, *, nam
         results.append(ClaimResult(id=i, claim=mod.CLAIM, hypothesis=mod.HYPOTHESIS, statistic=mod.STATISTIC,
                                    data=d.runs, effect=None if h is None else h.effect,
                                    ci=None if h is None else h.ci, power=d.power, verdict=verdict,
-                                   notes=f"{why}. {d.notes}".strip()))
+                                   notes=f"{why.rstrip('.')}. {d.notes}".strip()))
     return Audit(claims=tuple(results), settings=s, datasets=tuple(x.name for x in subjects),
                  worlds_made=ctx.worlds.made, seconds=time.perf_counter() - t0,
                  meta={"synthetic_note": "runs of kind 'synthetic' are SIMULATED markets"})
