@@ -76,7 +76,7 @@ def identical(h, r) -> bool:
         return False
     for x, y in zip(h.replay.venues, r.replay.venues, strict=True):
         arrays = [(getattr(x, n), getattr(y, n)) for n in ("lo", "hi", "g", "rm_long", "rm_short", "shift",
-                                                            "volume_usd", "close", "dropped_long", "dropped_short")]
+                                                            "volume_usd", "close", "dropped_long", "dropped_short", "oi_usd")]
         arrays += list(zip(x.fresh_long, y.fresh_long)) + list(zip(x.fresh_short, y.fresh_short))
         if not all(eq(a, b) for a, b in arrays):
             return False

@@ -161,7 +161,8 @@ def build_extendable(data, params=None, *, use_numba: bool | None = None, **over
         light.append(lds)
         va = venue_arrays(ds)
         cols = {c: _Grow(getattr(va, c), spare=4096) for c in _BAR_COLS if getattr(va, c) is not None}
-        cols.update({c: _Grow(getattr(va, c), spare=1024) for c in ("oi_ts", "oi", "funding_ts", "funding_rate")})
+        cols.update({c: _Grow(getattr(va, c), spare=1024) for c in ("oi_ts", "oi", "oi_value", "funding_ts",
+                                                                     "funding_rate")})
         venues[ds.venue] = _VenueState(ds=lds, cols=cols, diffs=_count(np.diff(va.ts)))
     state = _State(params=p, coll=Collection(datasets=tuple(light), path=coll.path), venues=venues, skipped=skipped,
                    use_numba=use_numba)
@@ -229,13 +230,12 @@ def _append(v: _VenueState, va) -> None:
         cnt = np.r_[v.diffs[1], n]
         uu, inv = np.unique(vals, return_inverse=True)
         v.diffs = (uu, np.bincount(inv, weights=cnt).astype(np.int64))
-    for tcol, vcol, t_new, x_new in (("oi_ts", "oi", va.oi_ts, va.oi), ("funding_ts", "funding_rate",
-                                                                         va.funding_ts, va.funding_rate)):
-        old = v.col(tcol)
+    for tcol, vcols in (("oi_ts", ("oi", "oi_value")), ("funding_ts", ("funding_rate",))):
+        old, t_new = v.col(tcol), getattr(va, tcol)
         k = int(np.searchsorted(t_new, old[-1], "right")) if len(old) else 0
         if k < len(t_new):
-            v.cols[tcol].put(v.cols[tcol].n, t_new[k:])
-            v.cols[vcol].put(v.cols[vcol].n, x_new[k:])
+            for c in (tcol, *vcols):
+                v.cols[c].put(v.cols[c].n, getattr(va, c)[k:])
 
 
 def _median_spacing(diffs: tuple[np.ndarray, np.ndarray]) -> int:
@@ -271,7 +271,8 @@ def _window(v: _VenueState, t0: int, step_ns: int, f: int, funding: bool):
         x = v.col(c)
         sums[c] = float(np.cumsum(x[ir:i0])[-1]) if x is not None and i0 > ir else 0.0
     cut = {c: v.col(c)[i0:] if c in v.cols else None for c in _BAR_COLS}
-    va = VenueArrays(venue=v.ds.venue, oi_ts=oi_ts[k0:], oi=v.col("oi")[k0:], funding_ts=f_ts[m0:],
+    va = VenueArrays(venue=v.ds.venue, oi_ts=oi_ts[k0:], oi=v.col("oi")[k0:], oi_value=v.col("oi_value")[k0:],
+                     funding_ts=f_ts[m0:],
                      funding_rate=v.col("funding_rate")[m0:], **cut)
     return va, sums
 
@@ -384,7 +385,7 @@ def _venue_window(st: _State, v: _VenueState, grid, f: int, f_new: int) -> dict[
     """One venue: the fine-pass window from step f spliced into its step inputs, the recursion from the
     saved state; saves the sums and state at ``f_new``. Returns side → (K, T − f, B) float32 layers."""
     from liqlab.engine.deposits import lp_coefficients
-    from liqlab.engine.fine import FineCarry, fine_window
+    from liqlab.engine.fine import FineCarry, VenueArrays, fine_window, oi_usd_steps
     from liqlab.engine.kernel import max_age_steps, run_window
 
     p, T = st.params, grid.T
@@ -401,6 +402,8 @@ def _venue_window(st: _State, v: _VenueState, grid, f: int, f_new: int) -> dict[
     v.notes.update(notes)
     v.steps = {n: getattr(win, n) if f == 0 else np.concatenate([v.steps[n][:f], getattr(win, n)[f:]])
                for n in _STEP_FIELDS}
+    full = VenueArrays(venue=v.ds.venue, **{c: v.col(c) for c in VenueArrays.__dataclass_fields__ if c != "venue"})
+    v.steps["oi_usd"] = oi_usd_steps(full, v.steps["close"], p, grid.t0, T, grid.step_ns)
     fresh, total = {}, {}
     for side in _SIDES:
         fresh[side], total[side] = _splice_csr(v, side, getattr(win, f"fresh_{side}"), f, f_new)

@@ -38,7 +38,7 @@ from liqlab.engine.grid import bin_centres
 from liqlab.engine.inputs import VenueSteps, empty_csr
 from liqlab.engine.params import HeatmapParams
 
-__all__ = ["fine_pass", "fine_window", "venue_arrays", "VenueArrays", "FineCarry"]
+__all__ = ["fine_pass", "fine_window", "oi_usd_steps", "venue_arrays", "VenueArrays", "FineCarry"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,7 +46,7 @@ class VenueArrays:
     """One venue's tables as arrays (times int64 ns UTC, sorted): bars ``ts``, ``open``, ``high``, ``low``,
     ``close`` (USD), ``volume`` and ``taker`` (base units; None without taker volume), ``mark`` (USD or
     None); open interest ``oi_ts``, ``oi`` (base units); funding ``funding_ts``, ``funding_rate``
-    (fraction per interval; empty without funding). Every array is (rows of its table,)."""
+    (fraction per interval; empty without funding); ``oi_value`` (USD, NaN where absent). Every array is (rows of its table,)."""
 
     venue: str
     ts: np.ndarray
@@ -59,6 +59,7 @@ class VenueArrays:
     mark: np.ndarray | None
     oi_ts: np.ndarray
     oi: np.ndarray
+    oi_value: np.ndarray
     funding_ts: np.ndarray
     funding_rate: np.ndarray
 
@@ -86,6 +87,8 @@ def venue_arrays(ds) -> VenueArrays:
         taker=col(o, "taker_buy_volume") if "taker_buy_volume" in o.columns else None,
         mark=col(o, "mark_close") if "mark_close" in o.columns else None,
         oi_ts=to_ns(ds.open_interest["ts"]), oi=col(ds.open_interest, "open_interest"),
+        oi_value=(col(ds.open_interest, "open_interest_value") if "open_interest_value" in ds.open_interest.columns
+                  else np.full(len(ds.open_interest), np.nan)),
         funding_ts=to_ns(fund["ts"]) if has_f else np.zeros(0, np.int64),
         funding_rate=col(fund, "funding_rate") if has_f else np.zeros(0))
 
@@ -242,6 +245,7 @@ def fine_window(va: VenueArrays, lp: Callable[[np.ndarray], LPCoefficients], par
     notes: dict[str, str] = {}
     clear = _clearing(venue, bars, params, edges, T, use_numba, notes)
     volume_usd, close = _volume_close(bars, T)
+    oi_usd = oi_usd_steps(va, close, params, t0_ns, T, step_ns)
     oi = _oi_intervals(va, bars, params, t0_ns, T, step_ns)
     info: dict[str, Any] = {"bars": int(bars.n), "oi_observations": int(oi.n_obs)}
     if oi.n_reset:
@@ -268,7 +272,8 @@ def fine_window(va: VenueArrays, lp: Callable[[np.ndarray], LPCoefficients], par
         venue=venue, fresh_long=flows.fresh["long"], fresh_short=flows.fresh["short"], lo=clear.lo.astype(np.int32),
         hi=clear.hi.astype(np.int32), g=flows.g, rm_long=flows.rm_long, rm_short=flows.rm_short,
         shift=shift.astype(np.int32), volume_usd=volume_usd, close=close, n_bins=B, step_hours=params.step_hours,
-        leverages=lev, dropped_long=flows.dropped["long"], dropped_short=flows.dropped["short"], info=info), notes, out
+        leverages=lev, dropped_long=flows.dropped["long"], dropped_short=flows.dropped["short"], info=info,
+        oi_usd=oi_usd), notes, out
 
 
 def _interval_flows(va: VenueArrays, lp_fn, bars: _Bars, oi: _Intervals, clear: _Clearing, params: HeatmapParams,
@@ -376,6 +381,26 @@ def _volume_close(bars: _Bars, T: int) -> tuple[np.ndarray, np.ndarray]:
         last = np.r_[np.flatnonzero(np.diff(bars.step)), bars.n - 1]
         close[bars.step[last]] = bars.close[last]
     return volume_usd, close
+
+
+def oi_usd_steps(va: VenueArrays, close: np.ndarray, params: HeatmapParams, t0_ns: int, T: int,
+                 step_ns: int) -> np.ndarray:
+    """Open interest in USD at the end of each step (T,): the last observation at or before it
+    (``open_interest_value``, else base units × the step's last close, carried forward); NaN before the
+    first observation or when the last one is older than ``oi_max_gap_hours``. ``close`` (T,) is the
+    last close per step (NaN without a bar)."""
+    out = np.full(T, np.nan)
+    ts, base, usd = va.oi_ts, va.oi, va.oi_value
+    if not len(ts):
+        return out
+    ends = t0_ns + (np.arange(T, dtype=np.int64) + 1) * step_ns
+    i = np.searchsorted(ts, ends, "right") - 1
+    ok = (i >= 0) & ((ends - ts[np.maximum(i, 0)]) <= params.oi_max_gap_hours * 3600e9)
+    i = np.maximum(i, 0)
+    k = np.maximum.accumulate(np.where(np.isfinite(close), np.arange(T), -1))  # carried through empty steps
+    last_close = np.where(k >= 0, close[np.maximum(k, 0)], np.nan)
+    val = np.where(np.isfinite(usd[i]), usd[i], base[i] * last_close)
+    return np.where(ok, val, np.nan)
 
 
 def _oi_intervals(va: VenueArrays, bars: _Bars, params: HeatmapParams, t0_ns: int, T: int, step_ns: int) -> _Intervals:

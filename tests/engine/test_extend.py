@@ -41,7 +41,7 @@ def differences(h, r) -> list:
     bad += [f"venue {v}" for v in r.venue_long if not (np.array_equal(h.venue_long[v], r.venue_long[v])
                                                         and np.array_equal(h.venue_short[v], r.venue_short[v]))]
     for x, y in zip(h.replay.venues, r.replay.venues, strict=True):
-        for n in ("lo", "hi", "g", "rm_long", "rm_short", "shift", "volume_usd", "close", "dropped_long", "dropped_short"):
+        for n in ("lo", "hi", "g", "rm_long", "rm_short", "shift", "volume_usd", "close", "dropped_long", "dropped_short", "oi_usd"):
             if not np.array_equal(getattr(x, n), getattr(y, n), equal_nan=True):
                 bad.append(f"{x.venue}.{n}")
         for s in ("fresh_long", "fresh_short"):
