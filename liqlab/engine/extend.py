@@ -193,6 +193,8 @@ def extend(hm, new_data):
     if live is None:
         raise ParameterError("extend: this map keeps no extension state; build it with "
                              "build_heatmap(..., extendable=True)")
+    if "relative_window" in hm.meta:
+        raise ParameterError("extend: a relative map cannot be extended; extend the USD map, then call .relative()")
     st = live.state
     if live.generation != st.generation:
         raise ParameterError("extend: this map was extended already; extend the newest map of the chain")
@@ -280,7 +282,7 @@ def _window(v: _VenueState, t0: int, step_ns: int, f: int, funding: bool):
 # ---------------------------------------------------------------------------------- grid, frontier
 
 
-def _grid(st: _State, built: list[str]):
+def _grid(st: _State):
     """The grid a build on the stored arrays lays (as :func:`liqlab.engine.build.shared_grid`)."""
     from liqlab._util import utc
     from liqlab.engine.build import Grid
@@ -357,7 +359,7 @@ def _advance(st: _State, *, rebuilt: bool):
     built = _buildable(st)
     if not built:
         raise DataError(f"{st.coll.path or 'data'}: no venue has bars and at least two open-interest rows in range")
-    grid = _grid(st, built)
+    grid = _grid(st)
     old = st.grid
     if old is not None and (grid.t0 != old.t0 or not np.array_equal(grid.edges, old.edges)
                             or built != [n for n, v in st.venues.items() if v.vs is not None]):
@@ -406,7 +408,7 @@ def _venue_window(st: _State, v: _VenueState, grid, f: int, f_new: int) -> dict[
     v.steps["oi_usd"] = oi_usd_steps(full, v.steps["close"], p, grid.t0, T, grid.step_ns)
     fresh, total = {}, {}
     for side in _SIDES:
-        fresh[side], total[side] = _splice_csr(v, side, getattr(win, f"fresh_{side}"), f, f_new)
+        fresh[side], total[side] = _splice_csr(v, side, getattr(win, f"fresh_{side}"), f, f_new, len(p.leverages))
     v.vs = VenueSteps(venue=v.ds.venue, fresh_long=fresh["long"], fresh_short=fresh["short"], n_bins=len(grid.edges) - 1,
                       step_hours=p.step_hours, leverages=win.leverages, dropped_long=win.dropped_long,
                       dropped_short=win.dropped_short, info=_info(v, win, grid, p), **v.steps)
@@ -426,11 +428,10 @@ def _venue_window(st: _State, v: _VenueState, grid, f: int, f_new: int) -> dict[
     return {s: last[s] if first is None else np.concatenate([first[s], last[s]], axis=1) for s in _SIDES}
 
 
-def _splice_csr(v: _VenueState, side: str, wcsr: tuple, f: int, f_new: int) -> tuple[tuple, np.ndarray]:
+def _splice_csr(v: _VenueState, side: str, wcsr: tuple, f: int, f_new: int, K: int) -> tuple[tuple, np.ndarray]:
     """The venue's fresh CSR with the window's entries (steps ≥ f) in place of its own; saves the
     deposited sums per layer of steps < f_new. Returns (the CSR as views, (K,) deposited USD in total)."""
     wptr, wk, wb, wv = wcsr
-    K = len(v.lp.a_long) if v.lp is not None else int(wk.max() + 1 if len(wk) else 1)
     if f == 0 or side not in v.csr:
         v.csr[side] = [wptr, _Grow(wk, spare=1 << 16), _Grow(wb, spare=1 << 16), _Grow(wv, spare=1 << 16)]
         ptr = wptr

@@ -126,6 +126,17 @@ def test_extend_refuses_maps_without_state_old_maps_and_unknown_venues(coll):
     h = build_heatmap(coll.select(["okx"]).between(None, cut), progress=False, extendable=True)
     with pytest.raises(ParameterError, match="not in this map"):
         h.extend(coll.select(["bybit"]).between(cut, None))
+    with pytest.raises(ParameterError, match="relative"):
+        h.relative("1D").extend(coll.select(["okx"]).between(cut, None))
     h.extend(coll.select(["okx"]).between(cut, None))
     with pytest.raises(ParameterError, match="extended already"):
         h.extend(coll.select(["okx"]).between(cut, None))
+
+
+def test_a_venue_without_valid_oi_intervals_is_appended_too(coll):
+    """OI rows further apart than oi_max_gap_hours: no valid interval, no deposit; still appends exactly."""
+    ds = coll.datasets[1]
+    oi = ds.open_interest.iloc[::90].reset_index(drop=True)          # every 7.5 h
+    flat = Collection(datasets=(dataclasses.replace(ds, open_interest=oi),))
+    cuts = list(pd.date_range(START + pd.Timedelta("45h"), periods=3, freq="53min"))
+    assert differences(chained(flat, cuts)[0], build_heatmap(flat, progress=False)) == []
