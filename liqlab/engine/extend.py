@@ -252,8 +252,9 @@ def _median_spacing(diffs: tuple[np.ndarray, np.ndarray]) -> int:
     return int((np.float64(lo) + np.float64(hi)) / 2.0)
 
 
-def _window(v: _VenueState, t0: int, step_ns: int, f: int, funding: bool):
-    """The rows of one venue a fine-pass window from step f needs (views), and the bar sums before it."""
+def _window(v: _VenueState, t0: int, step_ns: int, f: int, funding: bool, taker: bool):
+    """The rows of one venue a fine-pass window from step f needs (views), and the bar sums before it
+    (only with ``taker``: the taker side split is their one reader)."""
     from liqlab.engine.fine import VenueArrays
 
     ts, oi_ts, f_ts = v.col("ts"), v.col("oi_ts"), v.col("funding_ts")
@@ -271,7 +272,7 @@ def _window(v: _VenueState, t0: int, step_ns: int, f: int, funding: bool):
     sums = {}
     for c in ("volume", "taker"):
         x = v.col(c)
-        sums[c] = float(np.cumsum(x[ir:i0])[-1]) if x is not None and i0 > ir else 0.0
+        sums[c] = float(np.cumsum(x[ir:i0])[-1]) if taker and x is not None and i0 > ir else 0.0
     cut = {c: v.col(c)[i0:] if c in v.cols else None for c in _BAR_COLS}
     va = VenueArrays(venue=v.ds.venue, oi_ts=oi_ts[k0:], oi=v.col("oi")[k0:], oi_value=v.col("oi_value")[k0:],
                      funding_ts=f_ts[m0:],
@@ -391,7 +392,7 @@ def _venue_window(st: _State, v: _VenueState, grid, f: int, f_new: int) -> dict[
     from liqlab.engine.kernel import max_age_steps, run_window
 
     p, T = st.params, grid.T
-    va, sums = _window(v, grid.t0, grid.step_ns, f, bool(p.funding_drift))
+    va, sums = _window(v, grid.t0, grid.step_ns, f, bool(p.funding_drift), p.side_split == "taker")
     carry = dataclasses.replace(v.carry or FineCarry(), first_step=f, cut_step=f_new, volume0=sums["volume"],
                                 taker0=sums["taker"])
 
