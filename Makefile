@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.liqlab-installed
 SAMPLE := data/sample
 SAMPLE_ETH := data/sample-eth
 
-.PHONY: demo test setup browser sample bench clean
+.PHONY: demo test setup browser sample bench clean live
 
 setup: $(STAMP)
 
@@ -31,6 +31,14 @@ demo: sample
 
 test: sample browser
 	$(PY) -m pytest -q tests notebooks --nbval-lax -p no:cacheprovider
+
+# The live map on a replayed recording (two SYNTHETIC days from data/sample, bundled; offline): the recorder
+# replays at 60x into data/live while `liqlab serve` shows it on http://127.0.0.1:5006/ (Ctrl-C stops both).
+live: $(STAMP)
+	@rm -rf data/live
+	@$(PY) -m liqlab record --replay data/replay/sample_2days.jsonl.gz --speed 60 --out data/live & rec=$$!; \
+	trap 'kill $$rec 2>/dev/null' EXIT INT TERM; \
+	sleep 5; $(PY) -m liqlab serve data/live --interval 10 --fast-interval 5
 
 bench: $(STAMP)
 	$(PY) -m liqlab bench

@@ -18,6 +18,8 @@ Cases (one JSON line each):
   control change → engine → Bokeh sources updated, kernel side (target ≤ 0.5 s).
 - ``facts``: ``liqlab.stats.facts.stylized_facts`` on the rebuild case's data (30 days × 3 venues, 5m open
   interest; native step and 1h): what a simulator calibration computes in a loop (target well under 1 s).
+- ``append``: one new minute appended to the rebuild case's map with ``Heatmap.extend`` (target ≤ 5 ms),
+  beside a full rebuild and whether the arrays are identical (:mod:`liqlab.app.bench_append`).
 
 The input is generated here (geometric random walk, random-walk OI, taker volume) — not the agent
 simulator — and labelled synthetic in every line. Each line carries the 1-minute load average: the
@@ -39,7 +41,7 @@ import numpy as np
 
 __all__ = ["run_bench", "synthetic_dataset", "CASES"]
 
-CASES = ("year", "scaling", "rebuild", "explore", "facts")
+CASES = ("year", "scaling", "rebuild", "explore", "facts", "append")
 MIN_PER_YEAR = 525_600
 
 
@@ -299,6 +301,10 @@ def run_bench(cases=CASES, *, repeats: int = 3, bars: int = MIN_PER_YEAR, bins: 
         plan.append(("explore", lambda: _explore_case(rebuild_days, repeats=repeats)))
     if "facts" in cases:
         plan.append(("facts", lambda: _facts_case(rebuild_days, repeats=repeats)))
+    if "append" in cases:
+        from liqlab.app.bench_append import append_case
+
+        plan.append(("append", lambda: append_case(rebuild_days, repeats=max(repeats, 9), use_numba=use_numba)))
     for name, fn in progress_bar(plan, desc="bench", unit="case", enabled=progress):
         r = fn()
         r["load_avg_1min"] = _load()  # the machine is shared: context for the timings

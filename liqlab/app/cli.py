@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "fit": "fit",
     "report": "report",
     "record": "record",
+    "serve": "serve",
     "facts": "facts",
     "audit": "audit",
     "levels": "levels",

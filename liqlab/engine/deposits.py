@@ -164,7 +164,8 @@ def _spread_range(lp_lo: np.ndarray, lp_hi: np.ndarray, edges: np.ndarray):
 
 
 def deposits_numpy(j_obs: np.ndarray, amount: np.ndarray, e_lo: np.ndarray, e_hi: np.ndarray, thr: np.ndarray,
-                   is_long: bool, a: np.ndarray, b: np.ndarray, q_w: np.ndarray, edges: np.ndarray, T: int):
+                   is_long: bool, a: np.ndarray, b: np.ndarray, q_w: np.ndarray, edges: np.ndarray, T: int,
+                   dropped0: np.ndarray | None = None):
     """One side's fresh-deposit CSR and off-grid USD (numpy; ``fine_kernels._deposit_loop`` is its numba twin).
 
     Rows are (deposit i, layer k, size node q) in that order. Off-grid mass (a finite LP outside the
@@ -190,13 +191,15 @@ def deposits_numpy(j_obs: np.ndarray, amount: np.ndarray, e_lo: np.ndarray, e_hi
         (B+1,) bin edges (USD).
     T : int
         Number of steps.
+    dropped0 : numpy.ndarray, optional
+        (K,) USD off the grid before these deposits: the sums continue from it (default zeros).
 
     Returns
     -------
     csr : tuple of numpy.ndarray
         (ptr int64 (T+1,), k int32, b int32, v float64 USD) by step.
     dropped : numpy.ndarray
-        (K,) float64 USD deposited off the grid.
+        (K,) float64 USD deposited off the grid (``dropped0`` plus these deposits').
     """
     K, Q = a.shape
     B = len(edges) - 1
@@ -214,7 +217,7 @@ def deposits_numpy(j_obs: np.ndarray, amount: np.ndarray, e_lo: np.ndarray, e_hi
     lp_lo = np.where(ok, lp_lo, -1.0)
     lp_hi = np.where(ok, lp_hi, -1.0)
     r, bins, frac, offg = _spread_range(lp_lo, lp_hi, edges)
-    dropped = np.zeros(K)
+    dropped = np.zeros(K) if dropped0 is None else np.array(dropped0, dtype=np.float64)
     np.add.at(dropped, rows_k, np.where(ok, offg * amt, 0.0))
     vals = amt[r] * frac
     t_r = thr[rows_obs[r]]

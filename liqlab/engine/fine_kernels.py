@@ -28,13 +28,13 @@ from liqlab._jit import compiled
 __all__ = ["compiled_loop", "deposits", "search", "weighted"]
 
 
-def _deposit_loop(j_obs, amount, e_lo, e_hi, thr, is_long, a_kq, b_kq, q_w, Q, edges, T):  # pragma: no cover - compiled
-    """Rows are (observation i, layer k, size node q) in that order; see ``deposits`` for the arguments."""
+def _deposit_loop(j_obs, amount, e_lo, e_hi, thr, is_long, a_kq, b_kq, q_w, Q, edges, T, dropped):  # pragma: no cover - compiled
+    """Rows are (observation i, layer k, size node q) in that order; see ``deposits`` for the arguments;
+    ``dropped`` (K,) is added to in place."""
     n = j_obs.shape[0]
     KQ = a_kq.shape[0]
     K = KQ // Q
     B = edges.shape[0] - 1
-    dropped = np.zeros(K, dtype=np.float64)
     ptr = np.zeros(T + 1, dtype=np.int64)
     acc = np.zeros(K * B, dtype=np.float64)          # the current step's sums per cell k·B + b
     seen = np.zeros(K * B, dtype=np.bool_)
@@ -153,7 +153,7 @@ def _deposit_loop(j_obs, amount, e_lo, e_hi, thr, is_long, a_kq, b_kq, q_w, Q, e
             m += 1
         i0 = i1
     ptr[T] = m
-    return ptr, out_k[:m].copy(), out_b[:m].copy(), out_v[:m].copy(), dropped
+    return ptr, out_k[:m].copy(), out_b[:m].copy(), out_v[:m].copy()
 
 
 def _search_loop(a, x, right, out):  # pragma: no cover - compiled
@@ -224,14 +224,15 @@ def compiled_loop(name: str, use_numba: bool | None = None) -> Callable | None:
 
 
 def deposits(fn: Callable, j_obs: np.ndarray, amount: np.ndarray, e_lo: np.ndarray, e_hi: np.ndarray, thr: np.ndarray,
-             is_long: bool, a: np.ndarray, b: np.ndarray, q_w: np.ndarray, edges: np.ndarray, T: int):
+             is_long: bool, a: np.ndarray, b: np.ndarray, q_w: np.ndarray, edges: np.ndarray, T: int,
+             dropped0: np.ndarray | None = None):
     """:func:`liqlab.engine.deposits.deposits_numpy` with the compiled 'deposits' loop ``fn``.
 
     Parameters
     ----------
     fn : callable
         ``compiled_loop('deposits')``.
-    j_obs, amount, e_lo, e_hi, thr, is_long, a, b, q_w, edges, T
+    j_obs, amount, e_lo, e_hi, thr, is_long, a, b, q_w, edges, T, dropped0
         As for ``deposits_numpy``; the deposits sorted by step ``j_obs``.
 
     Returns
@@ -242,10 +243,11 @@ def deposits(fn: Callable, j_obs: np.ndarray, amount: np.ndarray, e_lo: np.ndarr
         (K,) float64 USD deposited off the grid.
     """
     f64 = lambda x: np.ascontiguousarray(x, dtype=np.float64)  # noqa: E731
-    ptr, k, bb, v, dropped = fn(
+    dropped = np.zeros(a.shape[0]) if dropped0 is None else np.array(dropped0, dtype=np.float64)
+    ptr, k, bb, v = fn(
         np.ascontiguousarray(j_obs, dtype=np.int64), f64(amount), f64(e_lo), f64(e_hi),
         np.ascontiguousarray(thr, dtype=np.int64), bool(is_long), f64(a).ravel(), f64(b).ravel(), f64(q_w),
-        int(q_w.shape[0]), f64(edges), int(T))
+        int(q_w.shape[0]), f64(edges), int(T), dropped)
     return (ptr, k, bb, v), dropped
 
 

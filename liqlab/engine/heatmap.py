@@ -42,7 +42,8 @@ __all__ = ["build_heatmap", "Heatmap", "assemble", "RELATIVE_BASES"]
 
 
 def build_heatmap(data, params: HeatmapParams | dict | None = None, *, progress: bool | None = None,
-                  use_numba: bool | None = None, max_memory: int | str | None = None, **overrides) -> "Heatmap":
+                  use_numba: bool | None = None, max_memory: int | str | None = None, extendable: bool = False,
+                  **overrides) -> "Heatmap":
     """Estimate the liquidation heatmap of a Dataset, Collection or path (USD notional, time × price).
 
     Parameters
@@ -58,6 +59,9 @@ def build_heatmap(data, params: HeatmapParams | dict | None = None, *, progress:
     max_memory : int, str or None
         Byte budget (int or '8G'; None = half the available memory, see :mod:`liqlab.engine.memory`): a
         build whose output would not fit is refused before anything large is allocated.
+    extendable : bool
+        Keep the data's arrays and the recursion state so that :meth:`Heatmap.extend` can append new rows
+        (:func:`liqlab.engine.extend.build_extendable`; the same arrays).
     **overrides
         Single parameter fields replacing those of ``params``.
 
@@ -71,6 +75,10 @@ def build_heatmap(data, params: HeatmapParams | dict | None = None, *, progress:
     from liqlab.io.dataset import as_collection
 
     p = HeatmapParams.coerce(params, **overrides)
+    if extendable:
+        from liqlab.engine.extend import build_extendable
+
+        return build_extendable(data, p, use_numba=use_numba)
     coll = build.select(as_collection(data), p)
     grid = build.shared_grid(coll, p)
     check_heatmap_fits(grid.T, len(grid.edges) - 1, p, grid.bin_width, grid.n_venues, max_memory)
@@ -260,6 +268,24 @@ class Heatmap:
     params: HeatmapParams
     meta: dict
     replay: StepInputs
+    live: Any = None
+
+    def extend(self, new_data) -> "Heatmap":
+        """This map with the rows that arrived since appended: :func:`liqlab.engine.extend.extend`.
+
+        Parameters
+        ----------
+        new_data : Dataset, Collection, str or os.PathLike
+            New rows per venue (rows at or before a table's last stored time are skipped).
+
+        Returns
+        -------
+        Heatmap
+            The same arrays as ``build_heatmap`` on the union of the data; ``live.info`` says what was recomputed.
+        """
+        from liqlab.engine.extend import extend
+
+        return extend(self, new_data)
 
     # ------------------------------------------------------------------------------ basic accessors
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from liqlab._jit import compiled
 
-__all__ = ["run_steps", "numba_available", "decay_factor", "layer_decay", "max_age_steps", "LEVERAGE_REF"]
+__all__ = ["run_steps", "run_window", "numba_available", "decay_factor", "layer_decay", "max_age_steps", "LEVERAGE_REF"]
 
 
 def decay_factor(step_hours: float, half_life_hours: float) -> float:
@@ -154,50 +154,87 @@ def run_steps(
     long_layers, short_layers : numpy.ndarray or None
         (K, T, B) float32 USD per layer (unweighted), time × price; None for a side not in ``sides``.
     """
-    w = np.ascontiguousarray(weights, dtype=np.float64)
-    K = int(w.shape[0])
-    B = int(n_bins if n_bins is not None else rv.n_bins)
-    sh_hours = float(step_hours if step_hours is not None else rv.step_hours)
-    A = int(max_age_steps or 0)
-    do_hl = oi_decrease == "highest_leverage"
-    lev = np.asarray(getattr(rv, "leverages", np.full(K, LEVERAGE_REF)), dtype=np.float64)
-    d = layer_decay(sh_hours, half_life_hours, lev, half_life_exponent)
-    order = np.argsort(-lev, kind="stable").astype(np.int64)
-    g = np.ascontiguousarray(rv.g, dtype=np.float64)
-    T = int(g.shape[0])
-    shift = np.ascontiguousarray(rv.shift, dtype=np.int64)
-    cs = np.cumsum(shift)
-    fn = compiled(_side_loop, use_numba=use_numba)
+    setup = _setup(rv, weights, half_life_hours, max_age_steps, oi_decrease, step_hours, n_bins, half_life_exponent)
+    K, T, B = len(setup["w"]), len(setup["g"]), setup["B"]
     results: list[np.ndarray | None] = []
     for side in ("long", "short"):
         if side not in sides:
             results.append(None)
             continue
-        ptr, kk, bb, vv = (np.ascontiguousarray(a) for a in getattr(rv, f"fresh_{side}"))
-        ptr = ptr.astype(np.int64, copy=False)
-        kk = kk.astype(np.int64, copy=False)
-        bb = bb.astype(np.int64, copy=False)
-        vv = vv.astype(np.float64, copy=False)
-        thr = np.ascontiguousarray(rv.lo if side == "long" else rv.hi, dtype=np.int64)
-        rm = np.ascontiguousarray(getattr(rv, f"rm_{side}"), dtype=np.float64)
         out = np.empty((K, T, B), dtype=np.float32)
-        if fn is not None:
-            fn(ptr, kk, bb, vv, thr, side == "long", g, rm, shift, cs, w, order, d, A, do_hl, B, out)
-        else:
-            _side_numpy(ptr, kk, bb, vv, thr, side == "long", g, rm, shift, cs, w, order, d, A, do_hl, B, out)
+        _run_side(rv, side, setup, np.zeros((K, B)), np.ones((K, T)), 0, T, out, use_numba)
         results.append(out)
     return results[0], results[1]
+
+
+def run_window(rv: Any, weights, half_life_hours: float, max_age_steps: int, oi_decrease: str, *, j0: int, j1: int,
+               state: dict, use_numba: bool | None = None, half_life_exponent: float = 0.0) -> dict[str, np.ndarray]:
+    """Run the step recursion over steps j0..j1−1 only, from a saved state (appending to a map).
+
+    Parameters
+    ----------
+    rv, weights, half_life_hours, max_age_steps, oi_decrease, use_numba, half_life_exponent
+        As for :func:`run_steps` (``rv`` holds at least steps 0..j1−1; the max age reads steps from j0 − A on).
+    j0, j1 : int
+        The steps to run.
+    state : dict
+        Side → (X (K, B) float64 USD, the state at the end of step j0 − 1; phi (K, ≥ j1) float64, the
+        highest-leverage factors of the earlier steps, ones from j0 on). Both are updated in place: X
+        becomes the state at the end of step j1 − 1.
+
+    Returns
+    -------
+    dict
+        Side → (K, j1 − j0, B) float32 USD per layer, the same numbers :func:`run_steps` gives for those steps.
+    """
+    setup = _setup(rv, weights, half_life_hours, max_age_steps, oi_decrease, None, None, half_life_exponent)
+    out = {}
+    for side, (X, phi) in state.items():
+        out[side] = np.empty((len(setup["w"]), j1 - j0, setup["B"]), dtype=np.float32)
+        _run_side(rv, side, setup, X, phi, j0, j1, out[side], use_numba)
+    return out
+
+
+def _setup(rv, weights, half_life_hours, max_age_steps, oi_decrease, step_hours, n_bins, half_life_exponent) -> dict:
+    """The arrays both sides of the recursion share: weights, decays, layer order, OI factors, shifts."""
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    K = int(w.shape[0])
+    sh_hours = float(step_hours if step_hours is not None else rv.step_hours)
+    lev = np.asarray(getattr(rv, "leverages", np.full(K, LEVERAGE_REF)), dtype=np.float64)
+    shift = np.ascontiguousarray(rv.shift, dtype=np.int64)
+    return {"w": w, "B": int(n_bins if n_bins is not None else rv.n_bins), "A": int(max_age_steps or 0),
+            "do_hl": oi_decrease == "highest_leverage", "d": layer_decay(sh_hours, half_life_hours, lev, half_life_exponent),
+            "order": np.argsort(-lev, kind="stable").astype(np.int64), "g": np.ascontiguousarray(rv.g, dtype=np.float64),
+            "shift": shift, "cs": np.cumsum(shift)}
+
+
+def _run_side(rv, side: str, st: dict, X: np.ndarray, phi: np.ndarray, j0: int, j1: int, out: np.ndarray,
+              use_numba: bool | None) -> None:
+    """One side's recursion over steps j0..j1−1 into ``out`` (K, j1−j0, B); only the fresh entries the
+    window reads (steps from j0 − A on) are converted."""
+    ptr, kk, bb, vv = getattr(rv, f"fresh_{side}")
+    ptr = np.ascontiguousarray(ptr, dtype=np.int64)
+    e0 = int(ptr[max(j0 - st["A"], 0)]) if j0 > 0 else 0
+    e1 = int(ptr[j1])
+    if e0:
+        ptr = ptr - e0
+    kk = np.ascontiguousarray(kk[e0:e1], dtype=np.int64)
+    bb = np.ascontiguousarray(bb[e0:e1], dtype=np.int64)
+    vv = np.ascontiguousarray(vv[e0:e1], dtype=np.float64)
+    thr = np.ascontiguousarray(rv.lo if side == "long" else rv.hi, dtype=np.int64)
+    rm = np.ascontiguousarray(getattr(rv, f"rm_{side}"), dtype=np.float64)
+    args = (ptr, kk, bb, vv, thr, side == "long", st["g"], rm, st["shift"], st["cs"], st["w"], st["order"], st["d"],
+            st["A"], st["do_hl"], st["B"], X, phi, int(j0), int(j1), out)
+    fn = compiled(_side_loop, use_numba=use_numba)
+    (fn or _side_numpy)(*args)
 
 
 # ------------------------------------------------------------------------------------ numpy fallback
 
 
-def _side_numpy(ptr, kk, bb, vv, thr, is_long, g, rm, shift, cs, w, order, d, A, do_hl, B, out) -> None:
+def _side_numpy(ptr, kk, bb, vv, thr, is_long, g, rm, shift, cs, w, order, d, A, do_hl, B, X, phi, j0, j1, out) -> None:
     K = w.shape[0]
-    T = g.shape[0]
-    X = np.zeros((K, B), dtype=np.float64)
-    phi = np.ones((K, T), dtype=np.float64)
-    for j in range(T):
+    for j in range(j0, j1):
         s = int(shift[j])
         if s > 0:
             X[:, s:] = X[:, : B - s].copy() if s < B else 0.0
@@ -262,19 +299,16 @@ def _side_numpy(ptr, kk, bb, vv, thr, is_long, g, rm, shift, cs, w, order, d, A,
                         for k1, p1, v1 in zip(ks.tolist(), ps.tolist(), vs.tolist()):
                             val1 = X[k1, p1] - v1 * m[k1]
                             X[k1, p1] = val1 if val1 > 0.0 else 0.0
-        out[:, j, :] = X
+        out[:, j - j0, :] = X
 
 
 # ---------------------------------------------------------------------------------------- numba path
 
 
-def _side_loop(ptr, kk, bb, vv, thr, is_long, g, rm, shift, cs, w, order, d, A, do_hl, B, out):  # pragma: no cover - compiled
+def _side_loop(ptr, kk, bb, vv, thr, is_long, g, rm, shift, cs, w, order, d, A, do_hl, B, X, phi, j0, j1, out):  # pragma: no cover - compiled
     K = w.shape[0]
-    T = g.shape[0]
-    X = np.zeros((K, B), dtype=np.float64)
-    phi = np.ones((K, T), dtype=np.float64)
     S = np.zeros(K, dtype=np.float64)
-    for j in range(T):
+    for j in range(j0, j1):
         s = shift[j]
         if s > 0:
             for k in range(K):
@@ -354,5 +388,5 @@ def _side_loop(ptr, kk, bb, vv, thr, is_long, g, rm, shift, cs, w, order, d, A, 
                     X[k, p] = val if val > 0.0 else 0.0
         for k in range(K):
             for b in range(B):
-                out[k, j, b] = X[k, b]
+                out[k, j - j0, b] = X[k, b]
 

@@ -51,3 +51,10 @@ def test_synthetic_dataset_is_labelled_and_valid():
     validate_table("ohlcv", ds.ohlcv)
     validate_table("open_interest", ds.open_interest)
     assert len(ds.open_interest) == 100
+
+
+def test_bench_append_case_reports_identity_and_rebuild_time():
+    (r,) = list(run_bench(("append",), repeats=1, rebuild_days=0.5, progress=False))
+    assert r["case"] == "append" and r["synthetic"] is True
+    assert r["identical_to_rebuild"] is True
+    assert len(r["seconds_all"]) >= 9 and r["seconds"] > 0 and r["full_rebuild_seconds"] > 0

@@ -493,3 +493,35 @@ def test_duration_bounds_market_loading_and_every_exchange_is_closed(tmp_path):
     assert time.monotonic() - t0 < 3.0
     assert len(made) == 1 and made[0].closed  # the venue tried is closed; the next was never made
     assert not (tmp_path / "live" / "binanceusdm" / "meta.json").exists()
+
+
+def test_replay_with_rest_rows_writes_the_dataset_a_live_recording_writes(tmp_path, monkeypatch):
+    """``--replay`` with REST rows at a chosen speed: bars, OI and funding arrive on the replay clock."""
+    from liqlab.io.dataset import Collection, Dataset, make_meta
+    from liqlab.io.record.replay import REPLAY_HISTORY_HOURS, load_replay, replay_config, write_script
+
+    n = int(REPLAY_HISTORY_HOURS * 60) + 240
+    ts = pd.date_range("2025-03-01", periods=n, freq="1min", tz="UTC")
+    c = 100.0 + np.arange(n) * 0.01
+    ohlcv = pd.DataFrame({"ts": ts, "open": c, "high": c + 0.5, "low": c - 0.5, "close": c, "volume": 1.0})
+    oi = pd.DataFrame({"ts": ts[::5], "open_interest": 1000.0 + np.arange(len(ts[::5])),
+                       "open_interest_value": 1e5})
+    fu = pd.DataFrame({"ts": ts[::480], "funding_rate": 1e-4})
+    coll = Collection(datasets=(Dataset(meta=make_meta("binanceusdm", SYMBOL, source="test", synthetic=True),
+                                        ohlcv=ohlcv, open_interest=oi, funding=fu),))
+    script = write_script(coll, load_replay(WS), tmp_path / "s.jsonl.gz")
+    monkeypatch.setattr(rec_config, "now_ms", rec_config.now_ms)       # replay_config swaps the clock
+    cfg = rec.RecordConfig(exchanges=("binanceusdm",), symbol=SYMBOL, out=tmp_path / "live", flush_seconds=0.2,
+                           status_seconds=0.3, duration=4.0)
+    make, cfg = replay_config(script, 3600.0, cfg)                     # one replay hour per second
+    assert cfg.rest and cfg.ohlcv_seconds < 0.1
+    rec.record(cfg, make_exchange=make, status_stream=io.StringIO(), install_signals=False)
+    ds = load_dataset(tmp_path / "live" / "binanceusdm")
+    assert ds.synthetic
+    first_live = ts[0] + pd.Timedelta(hours=REPLAY_HISTORY_HOURS)
+    assert ds.ohlcv["ts"].iloc[-1] > first_live                        # the clock ran past the history
+    got = ds.ohlcv.set_index("ts")["close"]
+    assert np.array_equal(got.to_numpy(), ohlcv.set_index("ts").loc[got.index, "close"].to_numpy())
+    assert len(ds.open_interest) > 0 and len(ds.funding) > 0
+    with pytest.raises(ParameterError, match="--speed"):
+        replay_config(script, 0.0, cfg)

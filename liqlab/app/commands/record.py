@@ -15,8 +15,6 @@ def add_arguments(p):
     p : argparse.ArgumentParser
         The parser of ``liqlab record``; returns nothing.
     """
-    import argparse
-
     from liqlab._util import VENUES
 
     p.add_argument("--exchange", default=",".join(VENUES), help=f"comma-separated: {','.join(VENUES)}")
@@ -30,8 +28,11 @@ def add_arguments(p):
     p.add_argument("--backoff", type=float, default=1.0, metavar="SECONDS", help="first reconnect delay (doubles, max 60)")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this long; bounds every phase, market loading included (default: run until SIGINT/SIGTERM)")
     p.add_argument("--compact", action="store_true", help="only compact recorded parts under --out, then exit")
-    # testing: replay recorded frames through ccxt's parsing instead of opening sockets (no REST)
-    p.add_argument("--replay", help=argparse.SUPPRESS)
+    p.add_argument("--replay", metavar="FRAMES",
+                   help="play recorded websocket frames (and REST rows, if the script has them) instead of "
+                        "connecting: a .jsonl(.gz) script or a folder of them (see docs/LIVE.md)")
+    p.add_argument("--speed", type=float, default=1.0, metavar="X",
+                   help="with --replay: replay seconds per wall-clock second (default 1)")
 
 
 def run(args) -> int:
@@ -47,8 +48,6 @@ def run(args) -> int:
     int
         Exit status 0 once recording stopped (events and reconnects per venue on stderr), or after --compact. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
     """
-    import dataclasses
-
     from liqlab.io import record as rec
     from liqlab.io.atomic import check_dir_target
 
@@ -66,8 +65,9 @@ def run(args) -> int:
     )
     make = None
     if args.replay:
-        make = rec.replay_exchange_factory(rec.load_replay(args.replay))
-        config = dataclasses.replace(config, rest=False)
+        from liqlab.io.record.replay import replay_config
+
+        make, config = replay_config(args.replay, args.speed, config)
     result = rec.record(config, make_exchange=make)
     for name, r in result.items():
         print(f"{name}: {r['events']} events, {r['reconnects']} reconnects -> {r['path']}", file=sys.stderr)

@@ -133,7 +133,7 @@ class Recorder:
         m = v.market
         kind = "inverse" if m.get("inverse") else "linear"
         fresh = make_meta(v.name, self.config.symbol, source=f"liqlab record (ccxt.pro {VENUE_NOTES[v.name]['stream']})",
-                          synthetic=False, kind=kind, contract_size=float(m.get("contractSize") or 1.0),
+                          synthetic=bool(getattr(v.exchange, "liqlab_synthetic", False)), kind=kind, contract_size=float(m.get("contractSize") or 1.0),
                           quote=m.get("quote") or None)
         meta_path = v.vdir / "meta.json"
         old = self._stored_meta(v, meta_path)

@@ -16,6 +16,12 @@ from typing import Any
 
 from liqlab.errors import DataError, ParameterError
 
+#: REST tables a replay script may carry, and the ccxt method each answers.
+REST_TABLES = {"ohlcv": "fetch_ohlcv", "open_interest": "fetch_open_interest_history",
+               "funding": "fetch_funding_rate_history"}
+#: Hours of a replay's REST rows before its clock starts (the first poll fetches them as history).
+REPLAY_HISTORY_HOURS = 24.0
+
 def load_replay(path: str | os.PathLike) -> dict[str, dict]:
     """Read a replay script (a JSON-lines file, or a folder of them) → venue -> {'markets', 'script'}.
 
@@ -23,6 +29,11 @@ def load_replay(path: str | os.PathLike) -> dict[str, dict]:
     ``{"exchange": X, "frame": <message object or text>}`` (one websocket text frame),
     ``{"exchange": X, "disconnect": true}`` (the server drops the connection here),
     ``{"exchange": X, "pause": seconds}``. After its last line a venue's connection stays open, idle.
+    REST answers the replay serves on a clock (:class:`ReplayClock`): ``{"exchange": X, "rest": "ohlcv" |
+    "open_interest" | "funding", "rows": [...]}`` in ccxt's unified form (``[ms, open, high, low, close,
+    volume]``; ``{"timestamp", "openInterestAmount", "openInterestValue"}``; ``{"timestamp",
+    "fundingRate"}``), and ``{"exchange": X, "synthetic": true}`` when the recording is made up (the
+    dataset written is then labelled synthetic). Files may be gzip-compressed (``.jsonl.gz``).
 
     Parameters
     ----------
@@ -36,7 +47,7 @@ def load_replay(path: str | os.PathLike) -> dict[str, dict]:
     """
     path = Path(path)
     if path.is_dir():
-        files = sorted(path.glob("*.jsonl"))
+        files = sorted([*path.glob("*.jsonl"), *path.glob("*.jsonl.gz")])
     elif path.is_file():
         files = [path]
     else:
@@ -48,7 +59,10 @@ def load_replay(path: str | os.PathLike) -> dict[str, dict]:
 
 
 def _read_replay_file(path: Path, out: dict[str, dict]) -> None:
-    for i, line in enumerate(path.read_text().splitlines(), start=1):
+    import gzip
+
+    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+    for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         try:
@@ -57,8 +71,14 @@ def _read_replay_file(path: Path, out: dict[str, dict]) -> None:
             raise DataError(f"{path}: line {i}: invalid JSON ({exc.msg})") from None
         if not isinstance(item, dict) or "exchange" not in item:
             raise DataError(f"{path}: line {i}: expected an object with 'exchange'")
-        v = out.setdefault(item["exchange"], {"markets": [], "script": []})
-        if "markets" in item:
+        v = out.setdefault(item["exchange"], {"markets": [], "script": [], "rest": {}, "synthetic": False})
+        if "rest" in item:
+            if item["rest"] not in REST_TABLES or not isinstance(item.get("rows"), list):
+                raise DataError(f"{path}: line {i}: 'rest' must be one of {list(REST_TABLES)} with a list of 'rows'")
+            v["rest"].setdefault(item["rest"], []).extend(item["rows"])
+        elif "synthetic" in item:
+            v["synthetic"] = bool(item["synthetic"])
+        elif "markets" in item:
             v["markets"].extend(item["markets"])
         elif "frame" in item:
             frame = item["frame"]
@@ -68,7 +88,7 @@ def _read_replay_file(path: Path, out: dict[str, dict]) -> None:
         elif "pause" in item:
             v["script"].append(("pause", float(item["pause"])))
         else:
-            raise DataError(f"{path}: line {i}: expected one of markets, frame, disconnect, pause")
+            raise DataError(f"{path}: line {i}: expected one of markets, frame, disconnect, pause, rest, synthetic")
 
 
 class ReplayConnection:
@@ -179,13 +199,61 @@ def attach_connection(exchange, connect: Callable[[str], Any]) -> None:
 # ------------------------------------------------------------------------------------ recorder
 
 
-def replay_exchange_factory(script: dict[str, dict]) -> Callable[[str], Any]:
+class ReplayClock:
+    """The recording's time during a replay: ``start_ms`` (epoch ms, UTC) plus ``speed`` × the wall time since
+    it was made."""
+
+    def __init__(self, start_ms: int, speed: float):
+        import time
+
+        if not (speed > 0):
+            raise ParameterError(f"--speed: must be > 0, got {speed!r}")
+        self.start_ms, self.speed, self.t0 = int(start_ms), float(speed), time.monotonic()
+
+    def now_ms(self) -> int:
+        """Milliseconds since the epoch (UTC) on the replay's clock."""
+        import time
+
+        return self.start_ms + int((time.monotonic() - self.t0) * 1000.0 * self.speed)
+
+    @classmethod
+    def for_script(cls, script: dict[str, dict], speed: float) -> "ReplayClock | None":
+        """A clock starting REPLAY_HISTORY_HOURS after the script's first REST row (None without REST rows)."""
+        first = [_row_ms(rows[0]) for v in script.values() for rows in v.get("rest", {}).values() if rows]
+        if not first:
+            return None
+        return cls(min(first) + int(REPLAY_HISTORY_HOURS * 3600_000), speed)
+
+
+def _row_ms(row) -> int:
+    return int(row[0] if isinstance(row, list) else row["timestamp"])
+
+
+def _serve_rest(ex, rest: dict[str, list], clock: ReplayClock) -> None:
+    """Answer the exchange's REST history calls from the script: rows from ``since`` up to the clock's now."""
+    for table, method in REST_TABLES.items():
+        rows = sorted(rest.get(table, []), key=_row_ms)
+        times = [_row_ms(r) for r in rows]
+
+        async def fetch(symbol, *args, since=None, limit=None, _rows=rows, _times=times, **kw):
+            import bisect
+
+            a = bisect.bisect_left(_times, since or 0)
+            b = bisect.bisect_right(_times, clock.now_ms())
+            return _rows[a:min(b, a + (limit or len(_rows)))]
+
+        setattr(ex, method, fetch)
+
+
+def replay_exchange_factory(script: dict[str, dict], clock: ReplayClock | None = None) -> Callable[[str], Any]:
     """Exchanges whose markets come from the replay script and whose sockets replay recorded frames.
 
     Parameters
     ----------
     script : dict
         What :func:`load_replay` returns.
+    clock : ReplayClock, optional
+        Serves the script's REST rows up to the clock's time (None: no REST answers).
 
     Returns
     -------
@@ -207,7 +275,92 @@ def replay_exchange_factory(script: dict[str, dict]) -> Callable[[str], Any]:
         feed = feeds.setdefault(name, ReplayFeed(script[name]["script"]))
         attach_connection(ex, lambda url: feed.connect())
         ex.liqlab_replay_feed = feed
+        ex.liqlab_synthetic = bool(script[name].get("synthetic"))
+        if clock is not None:
+            _serve_rest(ex, script[name].get("rest", {}), clock)
         return ex
 
     return make
 
+
+
+def replay_config(path: str | os.PathLike, speed: float, config):
+    """What ``liqlab record --replay PATH --speed X`` records with: the exchanges and the timings.
+
+    Websocket frames play as recorded; REST rows (when the script has them) are served on a
+    :class:`ReplayClock` that runs ``speed`` times faster than the wall clock, starting
+    REPLAY_HISTORY_HOURS after the first row, and the recorder's clock (``config.now_ms``) becomes that
+    clock, so the dataset written is the one a live recording of those hours writes.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A replay script (see :func:`load_replay`).
+    speed : float
+        Replay seconds per wall-clock second (> 0).
+    config : RecordConfig
+        The command's configuration.
+
+    Returns
+    -------
+    make : callable
+        ``make(name)`` → an exchange (see :func:`replay_exchange_factory`).
+    config : RecordConfig
+        REST polling on only with REST rows; poll periods divided by ``speed``.
+    """
+    import dataclasses
+
+    from liqlab.io.record import config as record_config
+
+    script = load_replay(path)
+    clock = ReplayClock.for_script(script, speed)
+    if clock is None:
+        if not (speed > 0):
+            raise ParameterError(f"--speed: must be > 0, got {speed!r}")
+        return replay_exchange_factory(script), dataclasses.replace(config, rest=False)
+    record_config.now_ms = clock.now_ms
+    fast = {n: max(getattr(config, n) / speed, 0.05) for n in ("ohlcv_seconds", "open_interest_seconds",
+                                                              "funding_seconds")}
+    return replay_exchange_factory(script, clock), dataclasses.replace(
+        config, rest=True, backfill_hours=REPLAY_HISTORY_HOURS, **fast)
+
+
+def write_script(coll, markets: dict[str, dict], path: str | os.PathLike) -> Path:
+    """Write a replay script of REST rows from a collection's OHLCV, open interest and funding (gzip JSON lines).
+
+    Parameters
+    ----------
+    coll : Collection
+        The rows to serve (one dataset per venue); a synthetic collection gives a script marked synthetic.
+    markets : dict
+        venue → ``{'markets': [unified market dicts]}`` (e.g. :func:`load_replay` of a recording).
+    path : str or os.PathLike
+        The ``.jsonl.gz`` file written (atomically).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import gzip
+
+    from liqlab._util import to_ns
+    from liqlab.io import atomic
+
+    lines = []
+    for ds in coll:
+        ms = lambda s: (to_ns(s) // 1_000_000).tolist()  # noqa: E731
+        o = ds.ohlcv
+        bars = [[t, *r] for t, r in zip(ms(o["ts"]), o[["open", "high", "low", "close", "volume"]].to_numpy().tolist())]
+        oi = [{"timestamp": t, "openInterestAmount": a, "openInterestValue": b} for t, a, b in zip(
+            ms(ds.open_interest["ts"]), ds.open_interest["open_interest"].tolist(),
+            ds.open_interest["open_interest_value"].tolist())]
+        fu = [{"timestamp": t, "fundingRate": r} for t, r in zip(ms(ds.funding["ts"]), ds.funding["funding_rate"].tolist())]
+        lines += [{"exchange": ds.venue, "markets": markets[ds.venue]["markets"]},
+                  {"exchange": ds.venue, "synthetic": bool(ds.synthetic)},
+                  {"exchange": ds.venue, "rest": "ohlcv", "rows": bars},
+                  {"exchange": ds.venue, "rest": "open_interest", "rows": oi},
+                  {"exchange": ds.venue, "rest": "funding", "rows": fu}]
+    data = gzip.compress(("\n".join(json.dumps(x) for x in lines) + "\n").encode(), mtime=0)
+    path = Path(path)
+    atomic.write_bytes(path, data)
+    return path
