@@ -130,9 +130,11 @@ def fine_passes(coll, p: HeatmapParams, grid: Grid, *, progress: bool | None = N
     venues : list of VenueSteps
         One per built venue, in collection order (DataError when none can be built).
     notes : dict[str, str]
-        Topic (``'<venue>/<topic>'``) → one line: skipped venues and the fine passes' notes.
+        Topic (``'<venue>/<topic>'``) → one line: skipped venues, the fine passes' notes and the dataset's
+        note on where its open interest came from when it was not observed (``'<venue>/open_interest'``).
     """
     from liqlab.engine.fine import fine_pass
+    from liqlab.io.schema import OPEN_INTEREST_NOTE, notes_dict
 
     notes: dict[str, str] = {}
     venues = []
@@ -144,9 +146,18 @@ def fine_passes(coll, p: HeatmapParams, grid: Grid, *, progress: bool | None = N
         steps, venue_notes = fine_pass(ds, p, grid.t0, grid.T, grid.edges, use_numba=use_numba)
         venues.append(steps)
         notes.update(venue_notes)
+        source = notes_dict(ds.meta.get("notes")).get(OPEN_INTEREST_NOTE)
+        if source:
+            notes[f"{ds.venue}/{OPEN_INTEREST_NOTE}"] = source
     if not venues:
-        raise DataError(f"{coll.path or 'data'}: no venue has bars and at least two open-interest rows in range")
+        raise no_usable_venue(coll)
     return venues, notes
+
+
+def no_usable_venue(coll) -> DataError:
+    """The one-line error for data where no venue can be built (no bars, or fewer than two OI rows)."""
+    return DataError(f"{coll.path or 'data'}: no venue has bars and at least two open-interest rows in range "
+                     "(a map needs open interest; for OHLCV alone, ask for the volume proxy: --oi-proxy volume)")
 
 
 def build_meta(coll, p: HeatmapParams, grid: Grid, venues: list[VenueSteps], notes: dict[str, str]) -> dict:

@@ -354,12 +354,11 @@ def _buildable(st: _State) -> list[str]:
 
 def _advance(st: _State, *, rebuilt: bool):
     """Recompute the steps from the frontier on, save the new frontier's state, return the map."""
-    from liqlab.engine.build import build_meta
-    from liqlab.errors import DataError
+    from liqlab.engine.build import build_meta, no_usable_venue
 
     built = _buildable(st)
     if not built:
-        raise DataError(f"{st.coll.path or 'data'}: no venue has bars and at least two open-interest rows in range")
+        raise no_usable_venue(st.coll)
     grid = _grid(st)
     old = st.grid
     if old is not None and (grid.t0 != old.t0 or not np.array_equal(grid.edges, old.edges)

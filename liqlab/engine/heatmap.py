@@ -514,6 +514,13 @@ class Heatmap:
         """
         if "relative_window" in self.meta:
             raise ParameterError("relative: this heatmap is already relative")
+        from liqlab.io.schema import OI_PROXY_NOTE, OPEN_INTEREST_NOTE, notes_dict
+
+        proxied = [k for k, v in notes_dict(self.meta.get("notes")).items()
+                   if k.endswith("/" + OPEN_INTEREST_NOTE) and v == OI_PROXY_NOTE]
+        if basis == "open_interest" and proxied:
+            raise ParameterError(f"relative: basis='open_interest' on a map whose open interest is a proxy "
+                                 f"({', '.join(k.split('/')[0] for k in proxied)}); use basis='volume'")
         vols, units = _relative_divisors(self, window, basis)
         tot = sum(vols.values())
 

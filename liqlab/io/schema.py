@@ -36,6 +36,8 @@ __all__ = [
     "empty_table",
     "notes_dict",
     "with_note",
+    "OPEN_INTEREST_NOTE",
+    "OI_PROXY_NOTE",
 ]
 
 TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
@@ -59,6 +61,11 @@ KNOWN_EXCHANGES = ("binanceusdm", "binancecoinm", "bybit", "okx")
 #: Prices (quote currency, USD) outside (0, MAX_PRICE] are refused: no listed contract trades near 1e9 USD,
 #: so such a value is a unit or parsing error, not a market.
 MAX_PRICE = 1e9
+# the notes topic saying where a dataset's open interest came from when it was not observed (a proxy);
+# the engine copies it into every map built from the dataset as ``'<venue>/open_interest'``
+OPEN_INTEREST_NOTE = "open_interest"
+#: the note of a dataset whose open interest is a proxy built from traded volume (never observed)
+OI_PROXY_NOTE = "open interest: proxy from traded volume (not observed)"
 #: A bar whose high is more than this multiple of its low is refused (a bad tick or a unit slip; the
 #: worst real crash bars are a few times, not a hundred times, their low).
 MAX_BAR_RANGE = 100.0

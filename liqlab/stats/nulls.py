@@ -4,6 +4,8 @@
   growth, used by the magnet test, its calibration, the validation baselines and the truth score. A
   heatmap built from it keeps the price path's geometry (levels at fixed distances from each deposit
   price, cleared when traded through, decayed) but none of the information in open-interest changes.
+- :func:`volume_oi_proxy`, not a null but the same kind of stand-in: open interest built from traded volume
+  for data that has none (deposits proportional to turnover; labelled "not observed" on every map).
 - :func:`bootstrap_path_dataset`, the pipeline null: the same open interest with a new, block-resampled
   price path, so any link between the path and open interest is gone.
 
@@ -19,12 +21,16 @@ import numpy as np
 import pandas as pd
 
 from liqlab._util import to_ns
-from liqlab.errors import DataError
+from liqlab.errors import DataError, ParameterError
+from liqlab.io.schema import OI_PROXY_NOTE
 from liqlab.stats.resample import stationary_block_length
 
-__all__ = ["PLACEBO_NOTE", "bootstrap_path_dataset", "placebo_data"]
+__all__ = ["OI_PROXY_FRACTION", "OI_PROXY_NOTE", "PLACEBO_NOTE", "bootstrap_path_dataset", "placebo_data",
+           "volume_oi_proxy"]
 
 PLACEBO_NOTE = "open interest replaced by constant increments of its mean absolute change (price-only placebo)"
+# share of each bar's traded volume taken as newly opened open interest (docs/LEVELS.md, "Several assets")
+OI_PROXY_FRACTION = 0.03
 
 
 def placebo_data(data, *, per_observation_base: float | None = None):
@@ -71,6 +77,68 @@ def _placebo_one(ds, per_observation_base: float | None):
     new["open_interest"] = new_oi
     new["open_interest_value"] = new_oi * _close_asof(ds.ohlcv, oi["ts"])
     return dataclasses.replace(ds, open_interest=new, meta=with_note(ds.meta, "placebo", PLACEBO_NOTE))
+
+
+def volume_oi_proxy(data, *, fraction: float = OI_PROXY_FRACTION):
+    """The same data with a synthetic open interest built from traded volume (an explicit proxy, labelled).
+
+    Per venue, with bars i = 0..n-1 (open times ``ts_i``, base-unit volume ``v_i``, bar length Δ the median
+    spacing of the bars), the proxy is observed at ``ts_0`` and at every bar's close ``ts_i + Δ``:
+    ``oi = fraction·(v̄ + [0, v_0, v_0+v_1, …])`` (base units), v̄ the mean volume (a positive starting
+    level, so the first bar's increment counts). It never decreases; bar i's increment is
+    ``fraction·v_i``, which the engine turns into a deposit of ``fraction·v_i·P`` USD at the bar's entry
+    price P (``fraction`` × the bar's USD turnover at ``entry_price="close"``). The level itself is
+    cumulative turnover, not an open interest: use ``Heatmap.relative(basis="volume")``, not
+    ``basis="open_interest"``. ``open_interest_value`` is the base amount × the last close at or before
+    each observation. Bars without a finite volume count as zero turnover.
+
+    Parameters
+    ----------
+    data : Dataset or Collection
+        Prices with traded volume (``ohlcv``, base units); any observed open interest is replaced.
+    fraction : float
+        Share of traded volume taken as newly opened positions, in (0, 1] (default :data:`OI_PROXY_FRACTION`).
+
+    Returns
+    -------
+    Dataset or Collection
+        Same type as ``data``; prices and every other table unchanged; ``meta["notes"]["open_interest"]`` =
+        :data:`OI_PROXY_NOTE` (copied by the engine into the map's notes).
+
+    Raises
+    ------
+    ParameterError
+        ``fraction`` outside (0, 1].
+    DataError
+        A venue whose volume is missing or non-positive in every bar (named).
+    """
+    from liqlab.io.dataset import Collection
+
+    if not 0 < fraction <= 1:
+        raise ParameterError(f"fraction: {fraction!r}: the share of traded volume must be in (0, 1]")
+    if isinstance(data, Collection):
+        return dataclasses.replace(data, datasets=tuple(_proxy_one(d, fraction) for d in data.datasets))
+    return _proxy_one(data, fraction)
+
+
+def _proxy_one(ds, fraction: float):
+    from liqlab.io.schema import OPEN_INTEREST_NOTE, with_note
+
+    o = ds.ohlcv
+    v = o["volume"].to_numpy(float) if "volume" in o.columns else np.zeros(len(o))
+    v = np.where(np.isfinite(v) & (v > 0), v, 0.0)
+    if not (v > 0).any():
+        raise DataError(f"{ds.path or ds.name}: volume: missing or non-positive in every bar; "
+                        "no open-interest proxy from traded volume")
+    if len(o) < 2:
+        raise DataError(f"{ds.path or ds.name}: ohlcv needs >= 2 bars for an open-interest proxy")
+    t = to_ns(o["ts"])
+    bar_ns = int(np.median(np.diff(t)))
+    ts = pd.to_datetime(np.concatenate([t[:1], t + bar_ns]), utc=True)
+    oi = fraction * (v.mean() + np.concatenate([[0.0], np.cumsum(v)]))
+    new = pd.DataFrame({"ts": ts, "open_interest": oi})
+    new["open_interest_value"] = oi * _close_asof(o, new["ts"])
+    return dataclasses.replace(ds, open_interest=new, meta=with_note(ds.meta, OPEN_INTEREST_NOTE, OI_PROXY_NOTE))
 
 
 def _close_asof(ohlcv: pd.DataFrame, ts: pd.Series) -> np.ndarray:

@@ -556,11 +556,16 @@ def test_size_distribution_with_params_and_defaults_unchanged(coll3, hm3):
 @pytest.mark.real_data
 def test_real_files_import_to_map_and_relative_view(real_data, tmp_path, capsys):
     """Real data through the command line: the Binance BTC and ETH 5m OHLCV files import, but hold no open
-    interest, so a map is refused on one line (never an empty map); the Binance 5m file with open interest
-    imports, builds, and its relative view by open interest reads the real OI (no volume: NaN by volume)."""
+    interest, so a map is refused on one line (never an empty map) unless the open-interest proxy from traded
+    volume is asked for (``--oi-proxy volume``): then both maps build, say so in their notes, and the relative
+    view by volume puts them on one scale. The Binance 5m file with open interest imports, builds, and its
+    relative view by open interest reads the real OI (no volume: NaN by volume)."""
     from liqlab.app.cli import main
+    from liqlab.engine.levels import compare_assets
     from liqlab.io.dataset import load_dataset
+    from liqlab.stats.nulls import OI_PROXY_NOTE
 
+    maps = {}
     for asset in ("btc", "eth"):
         out = tmp_path / asset
         f = real_data / f"binance_{asset}_usdt_perp_5m_2024-10_2025-02.feather"
@@ -570,8 +575,20 @@ def test_real_files_import_to_map_and_relative_view(real_data, tmp_path, capsys)
         assert len(ds.ohlcv) == 41_021 and not ds.synthetic and ds.symbol.startswith(asset.upper())
         assert main(["heatmap", str(out), "--out", str(tmp_path / f"{asset}.npz"), "--no-progress"]) == 2
         assert not (tmp_path / f"{asset}.npz").exists()
+        npz = tmp_path / f"{asset}_proxy.npz"
+        assert main(["heatmap", str(out), "--out", str(npz), "--oi-proxy", "volume", "--no-progress"]) == 0
+        maps[asset.upper()] = Heatmap.load(npz)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all("open-interest" in e and e.startswith("liqlab heatmap: error:") for e in err)
+    for hm in maps.values():
+        r = hm.relative("7D", basis="volume")
+        j = len(hm.times) - 1
+        assert hm.meta["notes"]["binanceusdm/open_interest"] == OI_PROXY_NOTE == r.meta["notes"]["binanceusdm/open_interest"]
+        assert np.isfinite(r.long[j]).all() and np.isfinite(r.short[j]).all() and r.long[j].sum() > 0
+        assert not r.synthetic and r.meta["relative_basis"] == "volume"
+    table = compare_assets(maps, n=5, basis="volume")
+    assert set(table["asset"]) == {"BTC", "ETH"} and np.isfinite(table["relative"]).all()
+    assert (table["relative"] > 0).all() and (table["notional_usd"] > 0).all()
     oi_file = real_data / "binance_btcusdt_perp_5m_oi_2026-06-08_2026-06-22.csv"
     assert main(["import", "--format", "coinglass-csv", str(oi_file), "--out", str(tmp_path / "oi"),
                  "--exchange", "binanceusdm", "--symbol", "BTC/USDT:USDT", "--no-progress"]) == 0

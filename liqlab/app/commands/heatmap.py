@@ -122,6 +122,10 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, help="output file: .npz (Heatmap.save) or .html (static explorer)")
     add_param_arguments(p)
     add_memory_argument(p)
+    p.add_argument("--oi-proxy", choices=["volume"], default=None,
+                   help="build from a synthetic open interest whose increments are a fixed share of each bar's "
+                        "traded volume (liqlab.stats.nulls.volume_oi_proxy), for data without open interest; "
+                        "replaces any observed open interest; the map's notes say 'proxy ... (not observed)'")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -131,15 +135,14 @@ def run(args) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        Parsed options; out: .npz or .html (checked before the build); the p_* fields are engine parameters.
+        Parsed options; out: .npz or .html (checked before the build); the p_* fields are engine parameters;
+        oi_proxy: None (observed open interest only) or ``'volume'`` (:func:`liqlab.stats.nulls.volume_oi_proxy`).
 
     Returns
     -------
     int
         Exit status 0, printing the heatmap summary (grid, steps, totals in USD) as JSON. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
     """
-    from pathlib import Path
-
     from liqlab.io.atomic import check_file_target
     from liqlab.io.dataset import load_collection
     from liqlab.errors import ParameterError
@@ -153,6 +156,10 @@ def run(args) -> int:
     params = params_from_args(args)
     budget = resolve_budget(args.max_memory)
     coll = load_collection(args.data)
+    if args.oi_proxy == "volume":
+        from liqlab.stats.nulls import volume_oi_proxy
+
+        coll = volume_oi_proxy(coll)
     hm = build_heatmap(coll, params, progress=False if args.no_progress else None, max_memory=budget)
     if suffix == ".npz":
         hm.save(out)
