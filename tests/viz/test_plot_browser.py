@@ -213,9 +213,9 @@ const rs = f.renderers.filter(r => r.data_source && r.data_source.name === 'pric
 const line = f.renderers.filter(r => r.data_source && r.data_source.name === 'price_line')[0];
 return JSON.stringify([rs.length, rs.every(r => r.visible), line.visible]);"""
     drv.execute_script(zoom, 100, 200)
-    wait_for(drv, vis.replace("return JSON.stringify(", "return '[2,true,false]' === JSON.stringify("), 10)
+    wait_for(drv, vis.replace("return JSON.stringify(", "return '[3,true,false]' === JSON.stringify("), 10)
     drv.execute_script(zoom, 0, 719)
-    wait_for(drv, vis.replace("return JSON.stringify(", "return '[2,false,true]' === JSON.stringify("), 10)
+    wait_for(drv, vis.replace("return JSON.stringify(", "return '[3,false,true]' === JSON.stringify("), 10)
     assert not js_errors(drv)
 
 
