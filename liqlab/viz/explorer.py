@@ -134,7 +134,7 @@ def _control_models(st: ExplorerState) -> dict[str, Any]:
                                 orientation="vertical"),
         scale=Slider(name="colour_max", title="colour scale max, log10 USD", start=round(lg - 3, 2),
                      end=round(lg + 2, 2), step=0.05, value=lg, width=220),
-        low_cut=Slider(name="colour_min", title="low cut, log10 USD (less: transparent)", start=round(lc - 4, 2),
+        low_cut=Slider(name="colour_min", title="low cut, log10 USD", start=round(lc - 4, 2),
                        end=round(lg, 2), step=0.05, value=lc, width=220),
         time=Slider(name="time", title="profile snapshot (index, latest = right)", step=1, width=220, **c["time"]),
         title=Div(text=st.texts["title"], name="title", sizing_mode="stretch_width"),
@@ -186,14 +186,15 @@ def _liqmap_panel(st: ExplorerState, src: dict, width: int | None) -> dict[str, 
     from bokeh.plotting import figure
 
     lev = [float(x) for x in st.sources["grid"]["leverages"][0]]
-    fig = figure(height=260, title="liquidation map at the profile's snapshot (bars: USD per bin by leverage; "
-                 "lines: cumulative from price)", x_range=Range1d(name="liqmap_range", **st.controls["liqmap_range"]),
+    fig = figure(height=260, title="liquidation map at the profile's snapshot (bars by leverage; lines: cumulative)",
+                 x_range=Range1d(name="liqmap_range", **st.controls["liqmap_range"]),
                  tools="xpan,xwheel_zoom,reset", name="liqmap_figure", x_axis_label="price (USD)",
                  **_size(width))
     stack = [f"k{k}" for k in range(len(lev))]
     colours = [Category10_10[k % 10] for k in range(len(lev))]
-    fig.vbar_stack(stack, x="price", width="width", source=src["liqmap"], color=colours,
-                   legend_label=[f"{x:g}x" for x in lev])
+    bars = fig.vbar_stack(stack, x="price", width="width", source=src["liqmap"], color=colours,
+                          legend_label=[f"{x:g}x" for x in lev])
+    fig.y_range = DataRange1d(renderers=bars, start=0.0)
     fig.extra_y_ranges = {"cum": DataRange1d(only_visible=True)}
     cl = fig.line("price", "cum_long", source=src["liqmap"], y_range_name="cum", color="#1450b4", line_width=2)
     cs = fig.line("price", "cum_short", source=src["liqmap"], y_range_name="cum", color="#b4141e", line_width=2)
