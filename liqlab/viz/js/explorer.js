@@ -35,6 +35,7 @@ var liqlab_explorer = (function () {
     }
     st.outL = new Float64Array(st.To * st.B); st.outS = new Float64Array(st.To * st.B);
     st.levL = new Int16Array(st.To * st.B); st.levS = new Int16Array(st.To * st.B);
+    st.vbuf = new Float64Array(st.To * st.B);   // scratch of runVenue
     st.capL = new Float64Array(st.K * st.B); st.capS = new Float64Array(st.K * st.B); st.capJ = -1;   // liquidation map
     st.bands = g1(G, "bands_pct") || [1, 2, 5, 10]; st.pullPct = g1(G, "pull_pct") || 5;
     st.p = null;
@@ -74,7 +75,7 @@ var liqlab_explorer = (function () {
     var cap = {j: st.offset + p.time * st.stride, L: st.capL, S: st.capS};
     for (var i = 0; i < st.venues.length; i++) {
       var v = st.venues[i];
-      v.res = p.on[i] ? R.runVenue(v.vr, T, B, K, d, p.weights, st.order, st.oiMode, st.maxAge, st.stride, st.outL, st.outS, cap) : null;
+      v.res = p.on[i] ? R.runVenue(v.vr, T, B, K, d, p.weights, st.order, st.oiMode, st.maxAge, st.stride, st.outL, st.outS, cap, st.vbuf) : null;
     }
     st.capJ = cap.j;
     st.d = d;
@@ -266,7 +267,7 @@ var liqlab_explorer = (function () {
       return;
     }
     if (event === "preset") { applyPreset(ctx); return; }   // the slider changes it makes come back as "params"
-    if (event === "warm") { warm(ctx, 3); return; }
+    if (event === "warm") { warm(ctx, 6); return; }
     var q = ctx.heatmap.__liqlab_queue;
     if (!q) q = ctx.heatmap.__liqlab_queue = {events: {}, scheduled: false};
     q.events[event] = true;
