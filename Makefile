@@ -4,6 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.liqlab-installed
 SAMPLE := data/sample
+SAMPLE_ETH := data/sample-eth
 
 .PHONY: demo test setup browser sample bench clean
 
@@ -19,12 +20,14 @@ $(STAMP): pyproject.toml
 browser:
 	@bash .ci/install-browser
 
-# The embedded sample market: simulated on demand (deterministic, seed 0), never downloaded.
+# The embedded sample markets: simulated on demand (deterministic, seed 0), never downloaded, labelled
+# synthetic. data/sample is BTC (the default of every notebook); data/sample-eth is the ETH preset.
 sample: $(STAMP)
 	$(PY) -m liqlab simulate --days 30 --seed 0 --venues binanceusdm,bybit,okx --out $(SAMPLE) --reuse
+	$(PY) -m liqlab simulate --days 30 --seed 0 --venues binanceusdm,bybit,okx --symbols ETH --out $(SAMPLE_ETH) --reuse
 
 demo: sample
-	$(PY) -m liqlab demo --dataset $(SAMPLE) --reports reports
+	$(PY) -m liqlab demo --dataset $(SAMPLE) --dataset $(SAMPLE_ETH) --reports reports
 
 test: sample browser
 	$(PY) -m pytest -q tests notebooks --nbval-lax -p no:cacheprovider
@@ -33,4 +36,4 @@ bench: $(STAMP)
 	$(PY) -m liqlab bench
 
 clean:
-	rm -rf reports $(SAMPLE)
+	rm -rf reports $(SAMPLE) $(SAMPLE_ETH)

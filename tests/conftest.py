@@ -72,3 +72,14 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.fixture(scope="session")
+def two_assets(tmp_path_factory) -> Path:
+    """BTC and ETH simulated side by side (`liqlab simulate --symbols BTC,ETH`: <out>/BTC, <out>/ETH; 2 days,
+    2 venues, seed 0), written once per test session."""
+    from liqlab.sim.simulation import simulate_assets
+
+    out = tmp_path_factory.mktemp("sim") / "assets"
+    simulate_assets("BTC,ETH", out, days=2, seed=0, venues=("binanceusdm", "okx"), progress=False)
+    return out

@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "report": "report",
     "record": "record",
     "facts": "facts",
+    "levels": "levels",
+    "alert": "alert",
 }
 
 

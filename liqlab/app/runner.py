@@ -320,14 +320,42 @@ def execute_notebook(
     return NotebookRun(src.name, out, html_path, error is None, error, time.perf_counter() - t0)
 
 
-def run_demo(dataset: str | os.PathLike, reports: str | os.PathLike = "reports", notebooks: str | os.PathLike | None = None,
-             progress: bool = True) -> list[NotebookRun]:
+def asset_parameters(paths) -> dict[str, list[str]]:
+    """What a notebook comparing assets gets: ``datasets`` (absolute paths) and ``assets`` (labels).
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+        One dataset or collection per asset.
+
+    Returns
+    -------
+    dict
+        ``{'datasets': [...], 'assets': [...]}``; a label is the base currency of the data's symbol
+        ('BTC' for 'BTC/USDT:USDT'), the folder name when two datasets share it or the symbol is unknown.
+    """
+    import json
+
+    paths = [Path(p).resolve() for p in paths]
+    bases = []
+    for p in paths:
+        files = [p / "meta.json"] + sorted(p.glob("*/meta.json"))
+        meta = next((json.loads(f.read_text()) for f in files if f.is_file()), {})
+        bases.append(str(meta.get("symbol", "")).split("/")[0] or p.name)
+    labels = [b if bases.count(b) == 1 else p.name for b, p in zip(bases, paths)]
+    return {"datasets": [str(p) for p in paths], "assets": labels}
+
+
+def run_demo(dataset: str | os.PathLike | list, reports: str | os.PathLike = "reports",
+             notebooks: str | os.PathLike | None = None, progress: bool = True) -> list[NotebookRun]:
     """The main offline job: every notebook in ``notebooks/`` executed on ``dataset`` into ``reports/``.
 
     Parameters
     ----------
-    dataset : str or os.PathLike
-        Dataset or collection given to notebooks that declare ``dataset``.
+    dataset : str, os.PathLike or list of them
+        Dataset or collection given to notebooks that declare ``dataset`` (with a list: the first); the
+        whole list goes to notebooks that declare ``datasets`` (with ``assets`` labels,
+        :func:`asset_parameters`).
     reports : str or os.PathLike
         Output folder; notebooks declaring ``results_path`` write ``<stem>.json`` there.
     notebooks : str or os.PathLike, optional
@@ -342,14 +370,17 @@ def run_demo(dataset: str | os.PathLike, reports: str | os.PathLike = "reports",
     """
     nb_dir = Path(notebooks) if notebooks else NOTEBOOK_DIR
     reports = Path(reports).resolve()
-    dataset = Path(dataset).resolve()
+    listed = list(dataset) if isinstance(dataset, (list, tuple)) else [dataset]
+    several = asset_parameters(listed)
     runs = []
     paths = sorted(nb_dir.glob("[0-9]*.ipynb"))
     for path in paths:
         declared = notebook_parameters(path)
         params: dict[str, Any] = {}
         if "dataset" in declared:
-            params["dataset"] = str(dataset)
+            params["dataset"] = several["datasets"][0]
+        if "datasets" in declared:
+            params.update({k: v for k, v in several.items() if k in declared})
         if "results_path" in declared:
             params["results_path"] = str(reports / f"{path.stem}.json")
         run = execute_notebook(path, reports, params, progress=progress)

@@ -38,6 +38,7 @@ def acquire(
     import_files: str | list[str] = "",
     import_exchange: str = "binanceusdm",
     progress: bool = False,
+    asset: str | None = None,
 ) -> Path:
     """Make sure ``dataset`` holds data from ``source`` and return its path.
 
@@ -66,6 +67,8 @@ def acquire(
         Venue id the imported files belong to.
     progress : bool
         Show progress bars.
+    asset : str, optional
+        For ``sample``: the simulator's asset preset (``BTC``, ``ETH``; default BTC, the plain simulation).
 
     Returns
     -------
@@ -82,7 +85,8 @@ def acquire(
         if not path.exists():
             from liqlab.sim.simulation import simulate
 
-            simulate(days=30, seed=0, venues=VENUES, out=path, progress=progress)
+            kw = {"asset": asset} if asset is not None else {}
+            simulate(days=30, seed=0, venues=VENUES, out=path, progress=progress, **kw)
         return path
     if source == "fetch":
         if not since:

@@ -125,6 +125,7 @@ def fine_pass(ds, params: HeatmapParams, t0_ns: int, T: int, edges: np.ndarray, 
     notes: dict[str, str] = {}
     clear = _clearing(venue, bars, params, edges, T, use_numba, notes)
     volume_usd, close = _volume_close(bars, T)
+    oi_usd = _oi_usd(ds, close, params, t0_ns, T, step_ns)
     oi = _oi_intervals(ds, bars, params, t0_ns, T, step_ns)
     info: dict[str, Any] = {"bars": int(bars.n), "oi_observations": int(oi.n_obs)}
     if oi.n_reset:
@@ -142,7 +143,8 @@ def fine_pass(ds, params: HeatmapParams, t0_ns: int, T: int, edges: np.ndarray, 
         venue=venue, fresh_long=flows.fresh["long"], fresh_short=flows.fresh["short"], lo=clear.lo.astype(np.int32),
         hi=clear.hi.astype(np.int32), g=flows.g, rm_long=flows.rm_long, rm_short=flows.rm_short,
         shift=shift.astype(np.int32), volume_usd=volume_usd, close=close, n_bins=B, step_hours=params.step_hours,
-        leverages=lev, dropped_long=flows.dropped["long"], dropped_short=flows.dropped["short"], info=info), notes
+        leverages=lev, dropped_long=flows.dropped["long"], dropped_short=flows.dropped["short"], info=info,
+        oi_usd=oi_usd), notes
 
 
 def _interval_flows(ds, bars: _Bars, oi: _Intervals, clear: _Clearing, params: HeatmapParams, edges: np.ndarray,
@@ -228,6 +230,28 @@ def _volume_close(bars: _Bars, T: int) -> tuple[np.ndarray, np.ndarray]:
         last = np.r_[np.flatnonzero(np.diff(bars.step)), bars.n - 1]
         close[bars.step[last]] = bars.close[last]
     return volume_usd, close
+
+
+def _oi_usd(ds, close: np.ndarray, params: HeatmapParams, t0_ns: int, T: int, step_ns: int) -> np.ndarray:
+    """Open interest in USD at the end of each step (T,): the last observation at or before it
+    (``open_interest_value``, else base units × the step's last close, carried forward); NaN before the
+    first observation or when the last one is older than ``oi_max_gap_hours``."""
+    out = np.full(T, np.nan)
+    oi_df = ds.open_interest
+    if oi_df is None or not len(oi_df):
+        return out
+    ts = to_ns(oi_df["ts"])
+    base = oi_df["open_interest"].to_numpy(np.float64)
+    usd = (oi_df["open_interest_value"].to_numpy(np.float64) if "open_interest_value" in oi_df.columns
+           else np.full(len(ts), np.nan))
+    ends = t0_ns + (np.arange(T, dtype=np.int64) + 1) * step_ns
+    i = np.searchsorted(ts, ends, "right") - 1
+    ok = (i >= 0) & ((ends - ts[np.maximum(i, 0)]) <= params.oi_max_gap_hours * 3600e9)
+    i = np.maximum(i, 0)
+    k = np.maximum.accumulate(np.where(np.isfinite(close), np.arange(T), -1))  # carried through empty steps
+    last_close = np.where(k >= 0, close[np.maximum(k, 0)], np.nan)
+    val = np.where(np.isfinite(usd[i]), usd[i], base[i] * last_close)
+    return np.where(ok, val, np.nan)
 
 
 def _oi_intervals(ds, bars: _Bars, params: HeatmapParams, t0_ns: int, T: int, step_ns: int) -> _Intervals:

@@ -35,7 +35,7 @@ from liqlab._util import utc
 from liqlab.engine.grid import bin_centres
 from liqlab.engine.inputs import StepInputs
 
-__all__ = ["build_heatmap", "Heatmap", "assemble"]
+__all__ = ["build_heatmap", "Heatmap", "assemble", "RELATIVE_BASES"]
 
 
 # ------------------------------------------------------------------------------------------- build
@@ -200,6 +200,37 @@ def _close(sel, T: int) -> np.ndarray:
         return np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan)
 
 
+#: The divisors of ``Heatmap.relative``.
+RELATIVE_BASES: tuple[str, ...] = ("volume", "open_interest")
+
+
+def _relative_divisors(hm: "Heatmap", window: str, basis: str) -> tuple[dict[str, np.ndarray], str]:
+    """Per venue shown, the (T,) USD divisor of :meth:`Heatmap.relative`, and the units text of the result."""
+    from liqlab.engine.params import step_hours as _sh
+
+    if basis not in RELATIVE_BASES:
+        raise ParameterError(f"basis: must be one of {list(RELATIVE_BASES)}, got {basis!r}")
+    out = {}
+    if basis == "open_interest":
+        for name in hm.venue_long:
+            oi = hm.replay.venue(name).oi_usd
+            if oi is None or len(oi) != len(hm.times):
+                raise ParameterError(f"basis: {name}: these step inputs hold no open interest per step; "
+                                     "rebuild the map from the data (build_heatmap)")
+            out[name] = np.where(np.isfinite(oi), oi, np.nan)
+        return out, "fraction of the venue's open interest (USD/USD)"
+    try:
+        n = max(1, int(round(_sh(window) / hm.replay.step_hours)))
+    except ParameterError:
+        raise ParameterError(f"window: not a fixed pandas offset like '7D': {window!r}") from None
+    for name in hm.venue_long:
+        v = hm.replay.venue(name).volume_usd
+        c = np.cumsum(np.r_[0.0, v])
+        idx = np.arange(1, len(v) + 1)
+        out[name] = c[idx] - c[np.maximum(idx - n, 0)]
+    return out, f"fraction of trailing {window} traded volume (USD/USD)"
+
+
 # ----------------------------------------------------------------------------------------- result
 
 
@@ -342,7 +373,8 @@ class Heatmap:
     def top_clusters(self, t=None, n: int = 10) -> pd.DataFrame:
         """The largest clusters at one snapshot.
 
-        A cluster is a local maximum of one side's map (≥ both neighbours, > 0).
+        A cluster is a local maximum of one side's map (the peak rule of :func:`liqlab.engine.levels.peak_bins`);
+        :func:`liqlab.engine.levels.levels` gives the same rows with per-leverage columns.
 
         Parameters
         ----------
@@ -358,35 +390,15 @@ class Heatmap:
             reference close, %), age_hours (notional-weighted mean age of the levels in the bin), venues
             (venues agreeing), single_venue.
         """
-        j = self.index_at(t)
-        rows = []
-        for side, arr in (("long", self.long[j]), ("short", self.short[j])):
-            x = np.asarray(arr, dtype=np.float64)
-            if x.size == 0:
-                continue
-            left = np.r_[-np.inf, x[:-1]]
-            right = np.r_[x[1:], -np.inf]
-            peak = (x > 0) & (x >= left) & (x > right)
-            for b in np.flatnonzero(peak):
-                rows.append((side, int(b), float(x[b])))
-        rows.sort(key=lambda r: -r[2])
-        rows = rows[: max(int(n), 0)]
-        cols = ["time", "price", "side", "notional", "distance_pct", "age_hours", "venues", "single_venue"]
-        if not rows:
-            return pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
-        age_l, age_s = self._mean_age(j)
-        ref = self.close[j]
+        from liqlab.engine.levels import levels
+
+        lv = levels(self, t, n=n)
         nv = len(self.meta.get("venues", []))
-        out = []
-        for side, b, v in rows:
-            agree = int(self.agreement[j, b]) if self.agreement.size else 0
-            age = (age_l if side == "long" else age_s)[b]
-            out.append({
-                "time": pd.Timestamp(self.times[j], tz="UTC"), "price": float(self.prices[b]), "side": side,
-                "notional": v, "distance_pct": float((self.prices[b] / ref - 1.0) * 100.0) if np.isfinite(ref) else np.nan,
-                "age_hours": float(age), "venues": agree, "single_venue": bool(nv > 1 and agree <= 1),
-            })
-        return pd.DataFrame(out, columns=cols)
+        out = pd.DataFrame({"time": lv["time"], "price": lv["price"], "side": lv["side"],
+                            "notional": lv["notional_usd"], "distance_pct": lv["distance_pct"],
+                            "age_hours": lv["age_hours"], "venues": lv["venues"],
+                            "single_venue": (lv["venues"] <= 1) & (nv > 1)})
+        return out.reset_index(drop=True)
 
     def _mean_age(self, j: int) -> tuple[np.ndarray, np.ndarray]:
         """Notional-weighted mean age (hours) per bin at snapshot j, per side (NaN where empty).
@@ -447,40 +459,36 @@ class Heatmap:
         if p.venues is not None:
             for v in p.venues:
                 self.replay.venue(v)
-        meta = {k: v for k, v in self.meta.items() if k not in ("dropped_usd", "deposited_usd")}
+        drop = ("dropped_usd", "deposited_usd", "units", "relative_window", "relative_basis")
+        meta = {k: v for k, v in self.meta.items() if k not in drop}
         h = assemble(self.replay, p, meta)
         if "relative_window" in self.meta:
-            h = h.relative(self.meta["relative_window"])
+            h = h.relative(self.meta["relative_window"] or "7D", basis=self.meta.get("relative_basis", "volume"))
         return h
 
-    def relative(self, window: str = "7D") -> "Heatmap":
-        """Notional divided by the trailing traded volume: per venue by that venue's volume, the aggregate
-        and layers by the summed volume.
+    def relative(self, window: str = "7D", *, basis: str = "volume") -> "Heatmap":
+        """The map on a scale that compares assets and venues: notional divided by a size of the market.
+
+        ``basis='volume'``: by the trailing traded volume (USD) over ``window``; ``basis='open_interest'``:
+        by the open interest (USD) at each snapshot (``window`` is not used). Per venue by that venue's
+        own divisor; the aggregate and the layers by the sum over venues.
 
         Parameters
         ----------
         window : str
-            A fixed pandas offset ('7D'), the current step included.
+            A fixed pandas offset ('7D'), the current step included (volume basis).
+        basis : {'volume', 'open_interest'}
+            What the notional is divided by.
 
         Returns
         -------
         Heatmap
-            Maps in USD/USD (NaN where no volume traded); ``meta['relative_window']`` set.
+            Maps in USD/USD (NaN where the divisor is 0 or unknown); ``meta['units']``,
+            ``meta['relative_basis']`` and ``meta['relative_window']`` (None for open interest) set.
         """
-        from liqlab.engine.params import step_hours as _sh
-
         if "relative_window" in self.meta:
             raise ParameterError("relative: this heatmap is already relative")
-        try:
-            n = max(1, int(round(_sh(window) / self.replay.step_hours)))
-        except ParameterError:
-            raise ParameterError(f"window: not a fixed pandas offset like '7D': {window!r}") from None
-        vols = {}
-        for name in self.venue_long:
-            v = self.replay.venue(name).volume_usd
-            c = np.cumsum(np.r_[0.0, v])
-            idx = np.arange(1, len(v) + 1)
-            vols[name] = c[idx] - c[np.maximum(idx - n, 0)]
+        vols, units = _relative_divisors(self, window, basis)
         tot = sum(vols.values())
 
         def div(a, d):
@@ -493,8 +501,9 @@ class Heatmap:
             return r.astype(np.float32)
 
         meta = dict(self.meta)
-        meta["units"] = f"fraction of trailing {window} traded volume (USD/USD)"
-        meta["relative_window"] = window
+        meta["units"] = units
+        meta["relative_basis"] = basis
+        meta["relative_window"] = window if basis == "volume" else None
         return dataclasses.replace(
             self, long=div(self.long, tot), short=div(self.short, tot),
             long_layers=div3(self.long_layers, tot), short_layers=div3(self.short_layers, tot),

@@ -48,7 +48,9 @@ class VenueSteps:
     lo/hi int32 (T,): clearing thresholds; g float64 (T,): OI factor product; rm_long/rm_short float64
     (T,): USD removed by highest_leverage; shift int32 (T,): funding shift in bins; volume_usd (T,)
     traded USD; close (T,) last close in the step (NaN if no bar); dropped_long/short (K,) USD
-    deposited off the grid (unweighted per layer); info: counts and the margin model used.
+    deposited off the grid (unweighted per layer); info: counts and the margin model used; oi_usd (T,)
+    open interest in USD at the end of each step (the last observation, NaN before the first one or
+    after a gap longer than ``oi_max_gap_hours``; None in files written before it was kept).
     """
 
     venue: str
@@ -68,6 +70,7 @@ class VenueSteps:
     dropped_long: np.ndarray
     dropped_short: np.ndarray
     info: dict = field(default_factory=dict)
+    oi_usd: np.ndarray | None = None
 
     @property
     def n_steps(self) -> int:
@@ -103,7 +106,8 @@ class VenueSteps:
         return dataclasses.replace(
             self, fresh_long=csr(self.fresh_long), fresh_short=csr(self.fresh_short), lo=self.lo[sl],
             hi=self.hi[sl], g=self.g[sl], rm_long=self.rm_long[sl], rm_short=self.rm_short[sl],
-            shift=self.shift[sl], volume_usd=self.volume_usd[sl], close=self.close[sl])
+            shift=self.shift[sl], volume_usd=self.volume_usd[sl], close=self.close[sl],
+            oi_usd=None if self.oi_usd is None else self.oi_usd[sl])
 
 
 @dataclass(frozen=True, eq=False)

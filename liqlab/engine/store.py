@@ -53,6 +53,8 @@ def save_heatmap(hm, path) -> Path:
     for i, rv in enumerate(hm.replay.venues):
         for f in _STEP_FIELDS:
             arrays[f"replay/{i}/{f}"] = getattr(rv, f)
+        if rv.oi_usd is not None:
+            arrays[f"replay/{i}/oi_usd"] = rv.oi_usd
         for side in ("long", "short"):
             for name, a in zip(CSR_NAMES, getattr(rv, f"fresh_{side}")):
                 arrays[f"replay/{i}/fresh_{side}/{name}"] = a
@@ -114,6 +116,7 @@ def _step_inputs(z, rh: dict) -> StepInputs:
             lo=g("lo"), hi=g("hi"), g=g("g"), rm_long=g("rm_long"), rm_short=g("rm_short"), shift=g("shift"),
             volume_usd=g("volume_usd"), close=g("close"), n_bins=int(rh["n_bins"]),
             step_hours=float(rh["step_hours"]), leverages=lev, dropped_long=g("dropped_long"),
-            dropped_short=g("dropped_short")))
+            dropped_short=g("dropped_short"),
+            oi_usd=g("oi_usd") if f"replay/{i}/oi_usd" in z.files else None))
     return StepInputs(venues=tuple(venues), leverages=lev, step_hours=float(rh["step_hours"]),
                       n_bins=int(rh["n_bins"]), times=z["times"].astype("datetime64[ns]"), edges=z["edges"])

@@ -21,7 +21,7 @@ import numpy as np
 from liqlab._util import VENUES, utc
 from liqlab.errors import ParameterError
 
-__all__ = ["SimulationConfig", "make_config", "WORLDS", "SIM_VERSION", "POPULATION_LEVERAGES",
+__all__ = ["SimulationConfig", "make_config", "WORLDS", "SYMBOL_PRESETS", "SYMBOL_SEED_OFFSETS", "symbol_names", "SIM_VERSION", "POPULATION_LEVERAGES",
            "POPULATION_LEVERAGE_WEIGHTS", "DEFAULT_VENUE_SHARES", "MINUTES_PER_YEAR"]
 
 SIM_VERSION = 2  # bump when the simulator's output for a given config changes (invalidates --reuse)
@@ -53,6 +53,55 @@ WORLDS: dict[str, dict[str, Any]] = {
 the real market's stylized facts); 'homogeneous' is the first simulator: a steady Poisson stream,
 lognormal sizes, a fixed leverage mix.
 """
+
+SYMBOL_PRESETS: dict[str, dict[str, Any]] = {
+    "BTC": {"symbol": "BTC/USDT:USDT", "base_price": 60_000.0, "annual_vol": 0.5, "arrivals_per_min": 16.0,
+            "size_median_usd": 100_000.0, "whale_min_usd": 2e6, "size_max_usd": 3e8, "background_volume_usd": 4e6},
+    "ETH": {"symbol": "ETH/USDT:USDT", "base_price": 3_300.0, "annual_vol": 0.65, "arrivals_per_min": 12.0,
+            "size_median_usd": 60_000.0, "whale_min_usd": 1.2e6, "size_max_usd": 1.5e8, "background_volume_usd": 2.4e6},
+}
+"""Per-asset presets (``make_config(asset=...)``): the ccxt symbol, the index price at the start (USD), the
+annual volatility, and the scale of open interest (arrivals per minute, position sizes in USD) and of
+traded volume (background USD per minute).
+
+BTC is exactly :class:`SimulationConfig`'s defaults. ETH is scaled to the early-2025 USD-M perpetual
+markets in round numbers: price about 3,300 USD, volatility about 1.3 × BTC's, open interest about 0.45 ×
+and traded volume about 0.6 × BTC's in USD. Values the caller gives win over the preset.
+"""
+
+SYMBOL_SEED_OFFSETS: dict[str, int] = {"BTC": 0, "ETH": 1}
+"""Added to ``seed`` by a preset, so two assets simulated with the same seed get independent paths
+(BTC's offset is 0: its markets are those of the plain seed)."""
+
+
+def symbol_names(text: str | tuple | list) -> tuple[str, ...]:
+    """Asset names of :data:`SYMBOL_PRESETS` from comma-separated text or a list (upper-cased, checked).
+
+    Parameters
+    ----------
+    text : str, tuple or list
+        E.g. ``'BTC,ETH'``.
+
+    Returns
+    -------
+    tuple of str
+        The names, in the given order.
+
+    Raises
+    ------
+    ParameterError
+        Empty, a duplicate, or an unknown asset (the known ones are listed).
+    """
+    items = text.split(",") if isinstance(text, str) else list(text)
+    names = tuple(str(x).strip().upper() for x in items if str(x).strip())
+    if not names:
+        raise ParameterError(f"symbols: name at least one of {', '.join(SYMBOL_PRESETS)}")
+    unknown = [n for n in names if n not in SYMBOL_PRESETS]
+    if unknown:
+        raise ParameterError(f"symbols: unknown asset(s) {unknown}; known: {', '.join(SYMBOL_PRESETS)}")
+    if len(set(names)) != len(names):
+        raise ParameterError(f"symbols: {','.join(names)} has duplicates")
+    return names
 
 
 @dataclass(frozen=True)
@@ -265,7 +314,8 @@ def _check_mix_and_periods(c: SimulationConfig) -> None:
 _FIELDS = {f.name for f in dataclasses.fields(SimulationConfig)}
 
 
-def make_config(config: SimulationConfig | Mapping[str, Any] | None = None, **overrides: Any) -> SimulationConfig:
+def make_config(config: SimulationConfig | Mapping[str, Any] | None = None, *, asset: str | None = None,
+                **overrides: Any) -> SimulationConfig:
     """A checked :class:`SimulationConfig` from a config, a dict and/or keyword overrides.
 
     Parameters
@@ -276,6 +326,10 @@ def make_config(config: SimulationConfig | Mapping[str, Any] | None = None, **ov
     **overrides
         Field values that win over ``config``. ``world`` (a key of :data:`WORLDS`) picks the preset the
         other values start from; for a SimulationConfig, a world given here replaces its behaviour fields.
+    asset : str, optional
+        A key of :data:`SYMBOL_PRESETS` ('BTC', 'ETH'): its fields sit under the caller's own values
+        (for a SimulationConfig they replace its asset fields) and ``seed`` gets the asset's
+        :data:`SYMBOL_SEED_OFFSETS`.
 
     Returns
     -------
@@ -303,6 +357,8 @@ def make_config(config: SimulationConfig | Mapping[str, Any] | None = None, **ov
         base = {**base, **(WORLDS[world] if "world" in overrides else {}), **overrides}
     else:
         base = {**WORLDS[world], **base, **overrides}
+    if asset is not None:
+        base = _with_asset(base, asset, isinstance(config, SimulationConfig), overrides)
     unknown = sorted(set(base) - _FIELDS)
     if unknown:
         raise ParameterError(f"unknown simulation parameter(s) {unknown}")
@@ -317,3 +373,14 @@ def make_config(config: SimulationConfig | Mapping[str, Any] | None = None, **ov
         if name in base:
             base[name] = tuple(float(x) for x in base[name])
     return SimulationConfig(**base)
+
+
+def _with_asset(base: dict, asset: str, replace_fields: bool, overrides: Mapping[str, Any]) -> dict:
+    """``base`` with an asset preset under the caller's values (over them for a SimulationConfig) and its seed offset."""
+    (name,) = symbol_names([asset])
+    preset = SYMBOL_PRESETS[name]
+    merged = {**base, **preset, **overrides} if replace_fields else {**preset, **base}
+    seed = merged.get("seed", SimulationConfig.__dataclass_fields__["seed"].default)
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        merged["seed"] = int(seed) + SYMBOL_SEED_OFFSETS[name]
+    return merged

@@ -34,7 +34,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ from liqlab.sim.positions import draw_positions
 from liqlab.sim.prices import Clock, latent_path, make_clock, venue_prices
 from liqlab.sim.tables import SOURCE, Run, assemble
 
-__all__ = ["SimulationConfig", "Market", "simulate", "simulate_market", "make_config", "write_market",
+__all__ = ["SimulationConfig", "Market", "simulate", "simulate_assets", "simulate_market", "make_config", "write_market",
            "is_simulation", "same_simulation", "SIM_VERSION", "WORLDS"]
 
 
@@ -244,3 +244,42 @@ def simulate(config: SimulationConfig | Mapping[str, Any] | None = None, out: st
     timings["write"] = time.perf_counter() - t
     coll = load_collection(out)
     return dataclasses.replace(coll, meta={**coll.meta, "timings": timings})
+
+
+def simulate_assets(assets: str | Sequence[str], out: str | os.PathLike | None = None, *, progress: bool | None = None,
+                    reuse: bool = False, **overrides: Any) -> dict[str, Any]:
+    """Simulate one market per asset preset (BTC, ETH; :data:`~liqlab.sim.config.SYMBOL_PRESETS`).
+
+    Layout: with one asset the collection goes to ``out`` itself (as :func:`simulate`); with several,
+    each goes to ``out/<ASSET>/`` (``out/BTC/``, ``out/ETH/``), a complete collection with its own
+    ``truth/``. Each collection is written atomically; a failure leaves the ones already written.
+
+    Parameters
+    ----------
+    assets : str or sequence of str
+        Asset names ('BTC,ETH' or ['BTC', 'ETH']).
+    out : str, os.PathLike or None
+        Folder (None: in memory).
+    progress, reuse, **overrides
+        As :func:`simulate` (``seed`` gets each asset's offset, see :func:`~liqlab.sim.config.make_config`).
+
+    Returns
+    -------
+    dict
+        Asset name → Collection, in the given order.
+    """
+    from liqlab.sim.config import symbol_names
+
+    names = symbol_names(assets)
+    if out is not None and len(names) > 1:
+        root = Path(out)
+        if root.exists() and not root.is_dir():
+            raise ParameterError(f"--out {root}: exists and is not a directory")
+        targets = {n: root / n for n in names}
+    else:
+        targets = {n: out for n in names}
+    for n, t in targets.items():  # every target checked before anything is simulated
+        make_config(asset=n, **overrides)
+        if t is not None:
+            _check_out(Path(t))
+    return {n: simulate(out=t, progress=progress, reuse=reuse, asset=n, **overrides) for n, t in targets.items()}

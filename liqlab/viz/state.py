@@ -207,20 +207,17 @@ def agree_text(names: list[str], threshold: float) -> str:
 
 
 def _clusters_source(hm, j: int) -> dict[str, np.ndarray]:
-    """The ``clusters`` source: the top clusters at step j of ``hm`` with the venues agreeing at each."""
-    from liqlab.engine.agreement import agreeing_venues
+    """The ``clusters`` source: the top clusters at step j of ``hm`` (:func:`liqlab.engine.levels.levels`)."""
+    from liqlab.engine.levels import levels
 
-    p = hm.params
-    cl = hm.top_clusters(j, n=10)
-    price = cl["price"].to_numpy(np.float64)
-    bins = np.searchsorted(np.asarray(hm.edges, dtype=np.float64), price) - 1
-    named = agreeing_venues(hm.venue_long, hm.venue_short, j, [int(b) for b in bins], p.agreement_threshold,
-                            int(p.agreement_window_bins))
+    cl = levels(hm, j, n=10)
+    thr = float(hm.params.agreement_threshold)
+    named = [agree_text([x for x in str(v).split(", ") if x] if n else [], thr)
+             for n, v in zip(cl["venues"], cl["venue_names"])]
     return {
-        "price": price, "side": cl["side"].to_numpy(dtype=object),
-        "notional": cl["notional"].to_numpy(np.float64), "distance_pct": cl["distance_pct"].to_numpy(np.float64),
-        "age_hours": cl["age_hours"].to_numpy(np.float64),
-        "venues": np.array([agree_text(list(v), float(p.agreement_threshold)) for v in named], dtype=object),
+        "price": cl["price"].to_numpy(np.float64), "side": cl["side"].to_numpy(dtype=object),
+        "notional": cl["notional_usd"].to_numpy(np.float64), "distance_pct": cl["distance_pct"].to_numpy(np.float64),
+        "age_hours": cl["age_hours"].to_numpy(np.float64), "venues": np.array(named, dtype=object),
     }
 
 

@@ -60,3 +60,22 @@ def test_checks_name_the_first_bad_field_in_order():
         make_config(hunt_range=0.0, warmup_days=-1.0)  # the positive fields are checked before the others
     with pytest.raises(ParameterError, match=r"^oi_minutes: must be an integer dividing 1440"):
         make_config(oi_minutes=7)
+
+
+def test_symbol_presets_btc_is_the_default_and_eth_is_scaled():
+    from liqlab.sim.config import SYMBOL_PRESETS, SYMBOL_SEED_OFFSETS, make_config, symbol_names
+
+    base = make_config(days=2)
+    btc = make_config(days=2, asset="btc")
+    assert btc == base and btc.config_hash() == base.config_hash()   # the BTC sample is unchanged
+    eth = make_config(days=2, seed=5, asset="ETH")
+    assert eth.symbol == "ETH/USDT:USDT" and eth.seed == 5 + SYMBOL_SEED_OFFSETS["ETH"]
+    for k, v in SYMBOL_PRESETS["ETH"].items():
+        assert getattr(eth, k) == v
+    assert make_config(asset="ETH", base_price=2000.0).base_price == 2000.0   # the caller's value wins
+    # on a SimulationConfig the preset replaces its asset fields
+    assert make_config(base, asset="ETH").symbol == "ETH/USDT:USDT"
+    assert symbol_names("btc, ETH") == ("BTC", "ETH")
+    for bad, pattern in (("", "at least one"), ("BTC,DOGE", "DOGE"), ("ETH,eth", "duplicates")):
+        with pytest.raises(ParameterError, match=pattern):
+            symbol_names(bad)

@@ -360,3 +360,25 @@ def test_mark_price_is_smoother_than_last(base):
         rough = lambda x: np.abs(np.diff(np.log(x.to_numpy()), 2)).mean()  # noqa: E731
         assert rough(d.ohlcv["mark_close"]) < rough(d.ohlcv["close"])
         assert (np.abs(np.log(d.ohlcv["mark_close"] / d.ohlcv["close"])) < 0.01).all()
+
+
+def test_several_assets_go_to_one_folder_each(tmp_path):
+    """--symbols BTC,ETH: OUT/BTC and OUT/ETH, complete collections; BTC is the plain simulation."""
+    from liqlab.app.cli import main
+    from liqlab.sim.simulation import simulate_assets
+
+    out = tmp_path / "multi"
+    assert main(["simulate", "--days", "0.5", "--venues", "binanceusdm,okx", "--symbols", "BTC,ETH",
+                 "--out", str(out), "--quiet"]) == 0
+    btc, eth = load_collection(out / "BTC"), load_collection(out / "ETH")
+    assert btc.symbol == "BTC/USDT:USDT" and eth.symbol == "ETH/USDT:USDT" and eth.synthetic and btc.synthetic
+    plain = simulate(days=0.5, venues=("binanceusdm", "okx"), out=tmp_path / "plain", progress=False)
+    for a, b in zip(btc.datasets, plain.datasets):
+        pd.testing.assert_frame_equal(a.ohlcv, b.ohlcv)
+    e0 = eth.datasets[0].ohlcv["close"].iloc[0]
+    assert 2000 < e0 < 5000   # the ETH preset's price level
+    one = simulate_assets("ETH", tmp_path / "eth-only", days=0.5, venues=("okx",), progress=False)
+    assert (tmp_path / "eth-only" / "okx").is_dir() and list(one) == ["ETH"]
+    with pytest.raises(Exception, match="DOGE"):
+        simulate_assets("BTC,DOGE", tmp_path / "x", days=0.5, progress=False)
+    assert not (tmp_path / "x").exists()

@@ -3,7 +3,7 @@
 One page load (the 30-day × 3-venue simulation with the default engine settings, as `liqlab heatmap`
 writes it) serves every check: the clusters table's drawn cells (inside Bokeh's shadow roots) change
 after a half-life and a snapshot move; cells under the low cut are transparent in the image; the
-liquidation map and the band totals equal ``liqlab.engine.liqmap`` within 1e-6; the range buttons set
+liquidation map and the band totals equal ``liqlab.engine.liqmap`` and the pull ``liqlab.engine.levels.pull`` within 1e-6; the range buttons set
 the x range; nothing is wider than the window at 1280, 1400 and 1920 px (screenshots in a tmp dir).
 """
 
@@ -91,6 +91,7 @@ def test_cells_below_the_low_cut_are_transparent(page):
 
 
 def test_liquidation_map_equals_python(page):
+    from liqlab.engine.levels import pull
     from liqlab.engine.liqmap import liquidation_map
 
     drv, hm, _ = page
@@ -111,6 +112,9 @@ def test_liquidation_map_equals_python(page):
                                    "return [Array.from(d.below), Array.from(d.above)];")
         np.testing.assert_allclose(bands[0], m.below, rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(bands[1], m.above, rtol=1e-6, atol=1e-6)
+        want = pull(ref, t, within_pct=5.0)                   # the profile's pull: engine.levels.pull
+        i = list(m.bands_pct).index(5.0)
+        np.testing.assert_allclose([bands[1][i], bands[0][i]], [want["above_usd"], want["below_usd"]], rtol=1e-6, atol=1e-6)
         assert "pull \u00b15%" in model_value(drv, "pull", "text")
     assert not js_errors(drv)
 

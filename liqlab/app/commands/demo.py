@@ -15,7 +15,9 @@ def add_arguments(p):
     p : argparse.ArgumentParser
         The parser of ``liqlab demo``; returns nothing.
     """
-    p.add_argument("--dataset", default="data/sample", help="dataset or collection (default data/sample)")
+    p.add_argument("--dataset", action="append", default=None,
+                   help="dataset or collection (default data/sample); repeat for several assets: the first feeds "
+                        "the single-asset notebooks, all of them the cross-asset notebook")
     p.add_argument("--reports", default="reports", help="output folder (default reports/)")
     p.add_argument("--notebooks", default=None, help="notebook folder (default: the project's notebooks/)")
 
@@ -38,8 +40,10 @@ def run(args) -> int:
     from liqlab.io.dataset import load_collection
     from liqlab.app.runner import run_demo
 
-    load_collection(args.dataset)  # fail early, one line, if the dataset is bad
-    runs = run_demo(args.dataset, args.reports, args.notebooks, progress=sys.stderr.isatty())
+    datasets = args.dataset or ["data/sample"]
+    for d in datasets:
+        load_collection(d)  # fail early, one line, if a dataset is bad
+    runs = run_demo(datasets, args.reports, args.notebooks, progress=sys.stderr.isatty())
     failed = [r for r in runs if not r.ok]
     for r in runs:
         status = "ok  " if r.ok else "FAIL"

@@ -28,6 +28,11 @@ def add_arguments(p):
     p.add_argument("--no-refresh", dest="refresh", action="store_false", help="do not refresh, even if the config says so")
     p.add_argument("--require-fresh", action="store_true", default=None,
                    help="a failed refresh fails the run instead of running on cached data with a banner")
+    p.add_argument("--alert-within-pct", type=float, default=None, metavar="X",
+                   help="alert banner: clusters within X %% of the latest price (default: from config, else 2)")
+    p.add_argument("--alert-min-usd", type=float, default=None, metavar="N",
+                   help="alert banner: clusters of at least N USD (default: from config, else 1e7)")
+    p.add_argument("--no-alerts", action="store_true", help="no alert banner")
     p.add_argument("--index-only", action="store_true", help="only rebuild index.html in the reports folder (--reports-dir, else the config's reports_dir, else ./reports)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -64,6 +69,7 @@ def run(args) -> int:
     """
     from liqlab.app import report
     from liqlab.app.messages import print_message
+    from liqlab.app.report.alerts import alert_text
 
     if args.index_only:
         for d in _index_dirs(args):
@@ -82,6 +88,9 @@ def run(args) -> int:
         if res.record.get("banner"):
             line += f" ({res.record['banner']})"
         print(line)
+        for d in res.record.get("data", []):
+            if d.get("alerts"):
+                print(f"  {d['label']}: {alert_text(d['alerts'])}")
         for err in res.record.get("errors", []):
             print_message("report", f"{c.name}: {err}")
         worst = max(worst, res.exit_code)
@@ -131,8 +140,25 @@ def _configs(args) -> list:
             raise ParameterError(f"--retention: must be >= 1, got {args.retention}")
         changes["retention"] = args.retention
     configs = [report.with_options(c, **changes) for c in configs]
+    configs = [_with_alerts(c, args) for c in configs]
     if args.refresh is False:
         configs = [dataclasses.replace(c, refresh=None) for c in configs]
     elif args.refresh is True:
         configs = [c if c.refresh is not None else report.with_options(c, refresh={}) for c in configs]
     return configs
+
+
+def _with_alerts(config, args):
+    """``config`` with the alert flags applied (--no-alerts, --alert-within-pct, --alert-min-usd)."""
+    import dataclasses
+
+    from liqlab.app.report.alerts import alert_settings
+
+    if args.no_alerts:
+        return dataclasses.replace(config, alerts=None)
+    given = {k: v for k, v in (("within_pct", args.alert_within_pct), ("min_usd", args.alert_min_usd)) if v is not None}
+    if not given:
+        return config
+    base = config.alerts if config.alerts is not None else {}
+    return dataclasses.replace(config, alerts=alert_settings({**base, **given}, "flags", names={
+        "within_pct": "--alert-within-pct", "min_usd": "--alert-min-usd"}))

@@ -38,6 +38,9 @@ def add_arguments(p):
         shown = ",".join(d) if isinstance(d, tuple) else d
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None,
                        help=f"{helptext.replace('{venues}', ','.join(VENUES))} (default {shown})")
+    p.add_argument("--symbols", default=None, metavar="LIST",
+                   help="asset presets, comma-separated (BTC, ETH): price, volatility, open-interest and volume scale; "
+                        "with several, one collection per asset in OUT/<ASSET>/ (default: BTC, in OUT)")
     p.add_argument("--out", required=True, help="collection folder to write (one dataset dir per venue + truth/)")
     p.add_argument("--reuse", action="store_true", help="do nothing if --out already holds this exact simulation")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no timings")
@@ -56,19 +59,26 @@ def run(args) -> int:
     int
         Exit status 0; with --quiet nothing printed, else timings (or the reuse note) on stderr. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
     """
-    from liqlab.sim.simulation import simulate
+    from liqlab.sim.simulation import simulate, simulate_assets
 
     from liqlab.io.atomic import check_dir_target
 
     check_dir_target(args.out)
     kw = {name: getattr(args, name) for name in _FLAGS if getattr(args, name) is not None}
-    coll = simulate(out=args.out, progress=None if not args.quiet else False, reuse=args.reuse, **kw)
-    if not args.quiet:
+    progress = None if not args.quiet else False
+    if args.symbols is None:
+        colls = {"": simulate(out=args.out, progress=progress, reuse=args.reuse, **kw)}
+    else:
+        colls = simulate_assets(args.symbols, args.out, progress=progress, reuse=args.reuse, **kw)
+    for name, coll in colls.items():
+        where = coll.path if coll.path is not None else args.out
+        if args.quiet:
+            continue
         if coll.meta.get("reused"):
-            print(f"{args.out}: already holds this simulation (--reuse); nothing done", file=sys.stderr)
+            print(f"{where}: already holds this simulation (--reuse); nothing done", file=sys.stderr)
         else:
             t = coll.meta.get("timings", {})
             parts = ", ".join(f"{k} {v:.2f}s" for k, v in t.items())
-            print(f"simulated {len(coll)} venue(s) -> {args.out} ({parts}; total {sum(t.values()):.2f}s)",
-                  file=sys.stderr)
+            print(f"simulated {name + ' ' if name else ''}{len(coll)} venue(s) -> {where} ({parts}; "
+                  f"total {sum(t.values()):.2f}s)", file=sys.stderr)
     return 0

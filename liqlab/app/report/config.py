@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from liqlab.app.report.alerts import DEFAULT_ALERTS, alert_settings
 from liqlab.errors import ParameterError, read_text
 
 __all__ = ["DEFAULT_RETENTION", "NotebookSpec", "ReportConfig", "config_from_mapping", "load_config",
@@ -41,7 +42,9 @@ class ReportConfig:
 
     ``parameters`` apply to every notebook that declares them (a name no notebook declares is an
     error); ``dataset_parameter`` / ``results_parameter`` are filled in where a notebook declares them.
-    ``refresh`` holds options for the incremental fetch (None = no refresh).
+    ``refresh`` holds options for the incremental fetch (None = no refresh). ``alerts`` holds the alert
+    banner's settings (``within_pct`` %, ``min_usd`` USD; None = no banner; see
+    :mod:`liqlab.app.report.alerts`).
     """
 
     name: str
@@ -56,12 +59,14 @@ class ReportConfig:
     results_parameter: str = "results_path"
     kernel_name: str = "python3"
     cell_timeout: float | None = 900.0  # seconds per cell; None = no limit
+    alerts: dict | None = field(default_factory=lambda: dict(DEFAULT_ALERTS))  # None = no alert banner
 
 
 _CONFIG_KEYS = {
     "name", "notebooks", "datasets", "dataset", "parameters", "reports_dir", "retention", "refresh",
-    "require_fresh", "dataset_parameter", "results_parameter", "kernel_name", "cell_timeout",
+    "require_fresh", "dataset_parameter", "results_parameter", "kernel_name", "cell_timeout", "alerts",
 }
+
 
 
 def read_yaml(path: Path, what: str) -> Any:
@@ -197,6 +202,7 @@ def config_from_mapping(raw: Mapping, base: Path, where: str, defaults: Mapping 
     notebooks = _notebooks(merged, base, where)
     datasets = _datasets(merged, base, where)
     options = _options(merged, where)
+    options["alerts"] = alert_settings(merged.get("alerts"), f"{where}.alerts")
     return ReportConfig(
         name=name,
         notebooks=notebooks,

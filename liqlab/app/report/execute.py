@@ -80,7 +80,7 @@ def _keep_outputs(item: dict, partial: Path, out_nb: Path, results: Path) -> Non
 
 
 def execute(spec: NotebookSpec, params: dict, out_dir: Path, prefix: str, config: ReportConfig,
-            banner: dict | None) -> dict:
+            banner: dict | None, *, alerts: list | None = None) -> dict:
     """Run one notebook with papermill into ``out_dir``; export HTML; read its results JSON.
 
     Parameters
@@ -97,6 +97,9 @@ def execute(spec: NotebookSpec, params: dict, out_dir: Path, prefix: str, config
         The report (kernel name, cell timeout in seconds).
     banner : dict, optional
         The dataset's status when its refresh failed: a stale-data banner is inserted as the first cell.
+    alerts : list of (str, dict), optional
+        Per dataset shown, its name and its alerts (:func:`~liqlab.app.report.alerts.dataset_alerts`):
+        an alert banner each, inserted on top (under the stale-data banner).
 
     Returns
     -------
@@ -113,6 +116,10 @@ def execute(spec: NotebookSpec, params: dict, out_dir: Path, prefix: str, config
     results = out_dir / f"{stem}.json"
     item: dict[str, Any] = {"notebook": str(spec.path), "name": stem, "ipynb": out_nb.name, "status": "running"}
     nb = nbformat.read(str(spec.path), as_version=4)
+    if alerts:
+        from liqlab.app.report.alerts import alert_cell
+
+        nb.cells[0:0] = [alert_cell(label, info) for label, info in alerts]
     if banner is not None:
         nb.cells.insert(0, _banner_cell(banner))
     t0 = time.monotonic()

@@ -23,7 +23,7 @@ th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f3f3f3}
 .ok{color:#060;font-weight:bold}.stale{color:#a60;font-weight:bold}
 .failed,.interrupted,.unknown{color:#b00;font-weight:bold}.running{color:#036;font-weight:bold}
-.err{color:#b00;font-size:12px}.small{font-size:12px;color:#555}
+.err{color:#b00;font-size:12px}.alert{color:#b00;font-weight:bold;font-size:12px}.small{font-size:12px;color:#555}
 """
 
 _esc = html.escape
@@ -40,6 +40,11 @@ def _data_cells(rec: dict) -> list[str]:
             txt += " <b>(synthetic)</b>"
         if d.get("refreshed") is False:
             txt += " <span class='stale'>refresh failed</span>"
+        if isinstance(d.get("alerts"), Mapping):
+            from liqlab.app.report.alerts import alert_text
+
+            cls = "alert" if d["alerts"].get("alerts") else "small"
+            txt += f"<div class='{cls}'>{_esc(alert_text(d['alerts']))}</div>"
         cells.append(txt)
     return cells
 

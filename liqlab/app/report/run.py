@@ -18,6 +18,7 @@ from typing import Any
 from liqlab._util import progress as progress_bar
 from liqlab.app.messages import exception_summary
 from liqlab.app.report.config import NotebookSpec, ReportConfig
+from liqlab.app.report.alerts import dataset_alerts
 from liqlab.app.report.data import RefreshFn, data_status, refresh_all
 from liqlab.app.report.execute import execute
 from liqlab.app.report.folders import (RUN_FILE, apply_retention, close_interrupted, iso, new_run_dir, now_utc,
@@ -134,6 +135,17 @@ def _add_data_status(config: ReportConfig, refreshed: dict[str, dict], data_now:
         out.append(info)
 
 
+def _add_alerts(config: ReportConfig, checked: dict, data: list[dict]) -> None:
+    """Each dataset's alerts (:func:`~liqlab.app.report.alerts.dataset_alerts`) into its data status."""
+    if config.alerts is None:
+        return
+    merged: dict = {}
+    for params in checked.values():
+        merged.update(params)
+    for ds, info in zip(config.datasets, data):
+        info["alerts"] = dataset_alerts(ds, config.alerts, merged)
+
+
 def _notebook_params(config: ReportConfig, spec: NotebookSpec, ds: Path | None, run_dir: Path, prefix: str,
                      checked: dict) -> dict:
     """The checked parameters plus the dataset and results paths, where the notebook declares them."""
@@ -146,20 +158,39 @@ def _notebook_params(config: ReportConfig, spec: NotebookSpec, ds: Path | None, 
     return params
 
 
+def _jobs(config: ReportConfig) -> list[tuple[Path | None, NotebookSpec, bool]]:
+    """(dataset, notebook, all datasets at once): per dataset, except notebooks declaring ``datasets``
+    (they compare the report's datasets and run once with all of them)."""
+    datasets: list[Path | None] = list(config.datasets) or [None]
+    jobs = []
+    for spec in config.notebooks:
+        if config.datasets and "datasets" in notebook_parameters(spec.path):
+            jobs.append((None, spec, True))
+        else:
+            jobs += [(ds, spec, False) for ds in datasets]
+    return sorted(jobs, key=lambda x: datasets.index(x[0]) if x[0] in datasets and not x[2] else len(datasets))
+
+
 def _run_notebooks(config: ReportConfig, run_dir: Path, record: dict, checked: dict,
                    progress: bool | None) -> None:
     """Execute every (dataset, notebook) in turn, appending to and saving ``record`` after each."""
-    datasets: list[Path | None] = list(config.datasets) or [None]
-    jobs = [(ds, spec) for ds in datasets for spec in config.notebooks]
+    from liqlab.app.runner import asset_parameters
+
+    jobs = _jobs(config)
     bar = progress_bar(total=len(jobs), desc=f"report {config.name}", unit="nb",
                        enabled=progress if jobs else False, leave=True)
     with bar:
-        for ds, spec in jobs:
+        for ds, spec, every in jobs:
             prefix = f"{ds.name}-" if ds is not None and len(config.datasets) > 1 else ""
             params = _notebook_params(config, spec, ds, run_dir, prefix, checked)
+            if every:
+                decl = notebook_parameters(spec.path)
+                params.update({k: v for k, v in asset_parameters(config.datasets).items() if k in decl})
             info = next((d for d in record["data"] if ds is not None and d["path"] == str(ds)), None)
             banner = info if info is not None and info.get("refreshed") is False else None
-            item = execute(spec, params, run_dir, prefix, config, banner)
+            shown = record["data"] if every else [info] if info is not None else []
+            alerts = [(d["label"], d["alerts"]) for d in shown if d.get("alerts")]
+            item = execute(spec, params, run_dir, prefix, config, banner, alerts=alerts)
             if ds is not None:
                 item["dataset"] = ds.name
             record["notebooks"].append(item)
@@ -173,6 +204,7 @@ def _run_in(config: ReportConfig, run_dir: Path, record: dict, checked: dict, re
     t0 = time.monotonic()
     refreshed = refresh_all(config, refresh_fn)
     _add_data_status(config, refreshed, now_utc() if now is None else now, record["data"])
+    _add_alerts(config, checked, record["data"])
     stale = [d for d in record["data"] if d.get("refreshed") is False]
     problems: list[str] = []
     if stale and require_fresh:
