@@ -106,7 +106,9 @@ def _panels(st: ExplorerState, src: dict, width: int | None, height: int) -> dic
     candles, line = price_glyphs(fig, src["price_line"], src.get("price"))
     price_glyphs(fig2, src["price_line"], src.get("price"))   # the same sources: one update serves both panels
     events_glyph(fig, src.get("liquidations"))
+    # on the overlay layer: a snapshot move repaints the marker, not the map under it
     tspan = Span(dimension="height", line_color="#ffd54f", line_dash="dashed", line_width=1, name="time_marker",
+                 level="overlay",
                  **st.controls["time_marker"])
     fig.add_layout(tspan)
     return dict(fig=fig, fig2=fig2, rimg=rimg, rimg2=rimg2, cbars=cbars, candles=candles, line=line, tspan=tspan)
