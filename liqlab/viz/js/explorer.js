@@ -267,7 +267,7 @@ var liqlab_explorer = (function () {
       return;
     }
     if (event === "preset") { applyPreset(ctx); return; }   // the slider changes it makes come back as "params"
-    if (event === "warm") { warm(ctx, 6); return; }
+    if (event === "warm") { warm(ctx, 8); return; }
     var q = ctx.heatmap.__liqlab_queue;
     if (!q) q = ctx.heatmap.__liqlab_queue = {events: {}, scheduled: false};
     q.events[event] = true;
@@ -285,12 +285,15 @@ var liqlab_explorer = (function () {
     for (var k = 0; k < K; k++) ctx.levs[k].value = flat[i * K + k];
   }
 
-  // Warm-up: n recursions with the page's own parameters (V8 optimises the loops after a few runs), one
-  // task each so the page stays responsive, then one full update (map, image, side panel).
+  // Warm-up: n recursions (V8 optimises the loops after a few runs) with half-lives around the page's
+  // own, one task each so the page stays responsive, then one full update with the page's parameters
+  // (map, image, side panel): the map shown is the page's.
   function warm(ctx, n) {
     if (n <= 0) { run(ctx, {params: true, warm: true}); return; }
-    var st = state(ctx); recompute(ctx, st, params(ctx, st)); st.p = null;
-    setTimeout(function () { warm(ctx, n - 1); }, 0);
+    var st = state(ctx), p = params(ctx, st);
+    p.halfLife = isFinite(p.halfLife) ? p.halfLife * [0.5, 2, 0.75, 1.5][n % 4] : 24 * (1 + n % 4);
+    recompute(ctx, st, p); st.p = null;
+    setTimeout(function () { warm(ctx, n - 1); }, 30);   // time for the optimising compiler between runs
   }
 
   // fn after the next frame has been painted (the frame's rAF callbacks, then a task after it).
