@@ -69,7 +69,8 @@ var liqlab_explorer = (function () {
 
   // Re-run the recursion for the enabled venues and write long/short (float32, (B, To)) into `heatmap`;
   // the unweighted layers at the shown snapshot's step are captured on the way (the liquidation map).
-  function recompute(ctx, st, p) {
+  // dry: only the recursion (the warm-up): the page's sources and the captured layers are left alone.
+  function recompute(ctx, st, p, dry) {
     var d = R.decay(st.stepHours, p.halfLife, st.leverages, st.gamma), T = st.T, B = st.B, K = st.K, To = st.To;
     st.outL.fill(0); st.outS.fill(0); st.capL.fill(0); st.capS.fill(0);
     var cap = {j: st.offset + p.time * st.stride, L: st.capL, S: st.capS};
@@ -77,7 +78,8 @@ var liqlab_explorer = (function () {
       var v = st.venues[i];
       v.res = p.on[i] ? R.runVenue(v.vr, T, B, K, d, p.weights, st.order, st.oiMode, st.maxAge, st.stride, st.outL, st.outS, cap, st.vbuf) : null;
     }
-    st.capJ = cap.j;
+    st.capJ = dry ? -1 : cap.j;
+    if (dry) return;
     st.d = d;
     var L = ctx.heatmap.data.long[0], S = ctx.heatmap.data.short[0], oL = st.outL, oS = st.outS;
     for (var j = 0; j < To; j++) {
@@ -268,6 +270,7 @@ var liqlab_explorer = (function () {
     }
     if (event === "preset") { applyPreset(ctx); return; }   // the slider changes it makes come back as "params"
     if (event === "warm") { warm(ctx, 8); return; }
+    ctx.heatmap.__liqlab_moved = true;                     // a real control event: the warm-up stops
     var q = ctx.heatmap.__liqlab_queue;
     if (!q) q = ctx.heatmap.__liqlab_queue = {events: {}, scheduled: false};
     q.events[event] = true;
@@ -289,10 +292,11 @@ var liqlab_explorer = (function () {
   // own, one task each so the page stays responsive, then one full update with the page's parameters
   // (map, image, side panel): the map shown is the page's.
   function warm(ctx, n) {
+    if (ctx.heatmap.__liqlab_moved) { if (typeof window !== "undefined") window.__liqlab_warm = true; return; }
     if (n <= 0) { run(ctx, {params: true, warm: true}); return; }
     var st = state(ctx), p = params(ctx, st);
     p.halfLife = isFinite(p.halfLife) ? p.halfLife * [0.5, 2, 0.75, 1.5][n % 4] : 24 * (1 + n % 4);
-    recompute(ctx, st, p); st.p = null;
+    recompute(ctx, st, p, true); st.p = null;
     setTimeout(function () { warm(ctx, n - 1); }, 30);   // time for the optimising compiler between runs
   }
 
@@ -307,7 +311,7 @@ var liqlab_explorer = (function () {
     window.__liqlab_last_ms = perf.recursion + perf.colour;
     window.__liqlab_perf = perf;
     window.__liqlab_calls = (window.__liqlab_calls || 0) + 1;
-    if (warm) window.__liqlab_warm = true;
+    if (warm) { window.__liqlab_warm = true; return; }   // the completion hook is for control events
     var hook = window.__liqlab_on_done;
     if (typeof hook === "function") { window.__liqlab_on_done = null; hook(); }
   }
