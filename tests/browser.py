@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from liqlab.app.bench_browser import CHROMIUM_FLAGS, chromium_driver
+
 CHROMIUM = os.environ.get("LIQLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("LIQLAB_CHROMEDRIVER", "/usr/bin/chromedriver")
 
-FLAGS = (
-    "--headless", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars",
-)
+FLAGS = CHROMIUM_FLAGS   # one home: liqlab.app.bench_browser (the browser benchmark drives the same Chromium)
 
 
 def browser_missing() -> str | None:
@@ -41,30 +38,11 @@ def browser_missing() -> str | None:
 @contextlib.contextmanager
 def chromium_session(width: int = 1500, height: int = 1100) -> Iterator:
     """A selenium Chrome driver on headless Chromium; quit and profile dir removed on exit."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     why = browser_missing()
     if why:
         raise RuntimeError(why)
-    profile = tempfile.mkdtemp(prefix="liqlab-chromium-")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for f in FLAGS:
-        opts.add_argument(f)
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        opts.add_argument("--no-sandbox")
-    opts.add_argument(f"--user-data-dir={profile}")
-    opts.add_argument(f"--window-size={width},{height}")
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    try:
-        drv.set_script_timeout(60)
-        drv.set_page_load_timeout(60)
+    with chromium_driver(width, height) as drv:
         yield drv
-    finally:
-        drv.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def console(drv) -> list[dict]:

@@ -16,6 +16,8 @@ Cases (one JSON line each):
   rebuild ``Heatmap.with_params(half_life_hours=...)`` that the ipywidgets explorer runs.
 - ``explore``: the same data through the JupyterLab explorer (``liqlab.viz.widgets.bench_rebuild``): a
   control change → engine → Bokeh sources updated, kernel side (target ≤ 0.5 s).
+- ``browser``: slider → painted frame of the explorer page in headless Chromium
+  (:mod:`liqlab.app.bench_browser`).
 - ``facts``: ``liqlab.stats.facts.stylized_facts`` on the rebuild case's data (30 days × 3 venues, 5m open
   interest; native step and 1h): what a simulator calibration computes in a loop (target well under 1 s).
 - ``append``: one new minute appended to the rebuild case's map with ``Heatmap.extend`` (target ≤ 5 ms),
@@ -41,7 +43,7 @@ import numpy as np
 
 __all__ = ["run_bench", "synthetic_dataset", "CASES"]
 
-CASES = ("year", "scaling", "rebuild", "explore", "facts", "append")
+CASES = ("year", "scaling", "rebuild", "explore", "facts", "append", "browser")
 MIN_PER_YEAR = 525_600
 
 
@@ -305,6 +307,10 @@ def run_bench(cases=CASES, *, repeats: int = 3, bars: int = MIN_PER_YEAR, bins: 
         from liqlab.app.bench_append import append_case
 
         plan.append(("append", lambda: append_case(rebuild_days, repeats=max(repeats, 9), use_numba=use_numba)))
+    if "browser" in cases:   # headless Chromium on the explorer page: liqlab.app.bench_browser
+        from liqlab.app.bench_browser import browser_case
+
+        plan.append(("browser", browser_case))
     for name, fn in progress_bar(plan, desc="bench", unit="case", enabled=progress):
         r = fn()
         r["load_avg_1min"] = _load()  # the machine is shared: context for the timings

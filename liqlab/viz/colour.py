@@ -25,6 +25,7 @@ __all__ = [
     "colour_levels",
     "rgba_image",
     "default_scale",
+    "default_low_cut",
     "colour_ticks",
     "colouring",
     "usd",
@@ -105,7 +106,7 @@ def quantile_thresholds(long: np.ndarray, short: np.ndarray | None, n: int = N_C
 
 
 def colour_levels(values: np.ndarray, mapping: str, vmax: float, qs: np.ndarray | None = None,
-                  n: int = N_COLOURS, log_range: float = LOG_RANGE) -> np.ndarray:
+                  n: int = N_COLOURS, log_range: float = LOG_RANGE, vmin: float = 0.0) -> np.ndarray:
     """Palette index per cell on a fixed USD scale (twin of ``liqlab_colour.levels`` in js/colour.js).
 
     Parameters
@@ -123,16 +124,18 @@ def colour_levels(values: np.ndarray, mapping: str, vmax: float, qs: np.ndarray 
         Colours per palette.
     log_range : float
         Span of the log mapping (ratio vmax / lowest coloured value).
+    vmin : float
+        The low cut (USD): cells below it get -1 (transparent), like empty cells.
 
     Returns
     -------
     numpy.ndarray
-        int16, the shape of ``values``: 0..n-1, -1 where there is no notional.
+        int16, the shape of ``values``: 0..n-1, -1 where there is no notional or less than ``vmin``.
     """
     from liqlab.errors import ParameterError
 
     v = np.asarray(values, dtype=np.float32).astype(np.float64)
-    pos = v > 0
+    pos = (v > 0) & (v >= max(float(vmin), 0.0))
     out = np.full(v.shape, -1, dtype=np.int16)
     if mapping == "percentile":
         if qs is None:
@@ -172,7 +175,7 @@ def _paint(lev_l: np.ndarray, lev_s: np.ndarray, pal_l: np.ndarray, pal_s: np.nd
 
 
 def rgba_image(long: np.ndarray, short: np.ndarray, mapping: str = "log", vmax: float | None = None,
-               layers: str = "blend") -> np.ndarray:
+               layers: str = "blend", vmin: float | None = None) -> np.ndarray:
     """The two maps as one image on one fixed USD scale.
 
     Parameters
@@ -185,6 +188,8 @@ def rgba_image(long: np.ndarray, short: np.ndarray, mapping: str = "log", vmax: 
         Top of the scale (USD); default :func:`default_scale`.
     layers : {'blend', 'long', 'short'}
         Both sides (mixed where both have notional) or one side.
+    vmin : float, optional
+        The low cut (USD): cells below it are transparent; default :func:`default_low_cut`.
 
     Returns
     -------
@@ -193,7 +198,7 @@ def rgba_image(long: np.ndarray, short: np.ndarray, mapping: str = "log", vmax: 
     """
     if vmax is None:
         vmax = default_scale(long, short)
-    return colouring(long, short, mapping, layers, vmax)[0]["image"][0]
+    return colouring(long, short, mapping, layers, vmax, vmin)[0]["image"][0]
 
 
 def default_scale(long: np.ndarray, short: np.ndarray) -> float:
@@ -214,6 +219,23 @@ def default_scale(long: np.ndarray, short: np.ndarray) -> float:
     if v.size == 0:
         return 1.0
     return float(max(np.quantile(v, 0.995), 1e-9))
+
+
+def default_low_cut(vmax: float) -> float:
+    """The default low cut of the colour scale: the bottom of the log mapping.
+
+    Parameters
+    ----------
+    vmax : float
+        Top of the scale (USD).
+
+    Returns
+    -------
+    float
+        ``vmax / LOG_RANGE`` (USD): cells holding less are transparent, so near-zero notional (decayed
+        levels of 1e-20 USD) is not painted like a real level.
+    """
+    return float(vmax) / LOG_RANGE
 
 
 def colour_ticks(mapping: str, vmax: float, qs: np.ndarray | None, n: int = N_COLOURS) -> tuple[list[float], list[float]]:
@@ -247,7 +269,7 @@ def colour_ticks(mapping: str, vmax: float, qs: np.ndarray | None, n: int = N_CO
 
 
 def colouring(long: np.ndarray, short: np.ndarray, mapping: str, layers: str,
-              vmax: float) -> tuple[dict[str, list], np.ndarray, np.ndarray]:
+              vmax: float, vmin: float | None = None) -> tuple[dict[str, list], np.ndarray, np.ndarray]:
     """The page's ``heatmap`` source image columns for one set of colour choices, and the colour-bar ticks.
 
     Parameters
@@ -260,6 +282,8 @@ def colouring(long: np.ndarray, short: np.ndarray, mapping: str, layers: str,
         What the image shows.
     vmax : float
         Top of the scale (USD).
+    vmin : float, optional
+        The low cut (USD; cells below are transparent); default :func:`default_low_cut`.
 
     Returns
     -------
@@ -271,7 +295,9 @@ def colouring(long: np.ndarray, short: np.ndarray, mapping: str, layers: str,
     """
     pal = palettes()
     qs = quantile_thresholds(long, short) if mapping == "percentile" else None
-    lev_l, lev_s = colour_levels(long, mapping, vmax, qs), colour_levels(short, mapping, vmax, qs)
+    cut = default_low_cut(vmax) if vmin is None else float(vmin)
+    lev_l = colour_levels(long, mapping, vmax, qs, vmin=cut)
+    lev_s = colour_levels(short, mapping, vmax, qs, vmin=cut)
     sbs = layers == "side by side"
     img = _paint(lev_l, lev_s, pal["long_u32"], pal["short_u32"], "long" if sbs else layers)
     img2 = _paint(lev_l, lev_s, pal["long_u32"], pal["short_u32"], "short") if sbs else np.zeros((1, 1), np.uint32)

@@ -27,10 +27,11 @@ def explorer_html(hm, data=None, *, title: str | None = None, **kw) -> str:
     str
         The HTML; the note on the plot states the file size (MB).
     """
+    from bokeh.document import Document
     from bokeh.embed import file_html
     from bokeh.resources import INLINE
 
-    from liqlab.viz.explorer import explorer
+    from liqlab.viz.explorer import add_warm_up, explorer
 
     meta = dict(getattr(hm, "meta", None) or {})
     page_title = title or f"liqlab heatmap {meta.get('symbol', '')}{' (SYNTHETIC)' if meta.get('synthetic') else ''}"
@@ -38,7 +39,10 @@ def explorer_html(hm, data=None, *, title: str | None = None, **kw) -> str:
     token = "@@LIQLAB_FILE_MB@@"   # a placeholder in the note, filled in after rendering
     size_note = f"file size {token} MB (BokehJS inline, opens offline)"
     layout = explorer(hm, data, note=" · ".join(x for x in (note, size_note) if x), **kw)
-    html = file_html(layout, resources=INLINE, title=page_title)
+    doc = Document()
+    doc.add_root(layout)
+    add_warm_up(doc)          # the page builds its state once rendered: the first slider move is not slower
+    html = file_html(doc, resources=INLINE, title=page_title)
     if html.count(token) != 1:  # pragma: no cover - the note is serialised once
         return html.replace(token, "?")
     mb = (len(html.encode("utf-8")) - len(token)) / 1e6

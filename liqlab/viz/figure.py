@@ -16,7 +16,8 @@ from liqlab.viz.payload import active_venues
 from liqlab.viz.state import title_html
 from liqlab.viz.view import MAX_CELLS, View, fit_view, image_geometry, is_log_grid
 
-__all__ = ["CANDLE_LIMIT", "heatmap_figure", "main_figure", "colour_bars", "price_glyphs", "events_glyph"]
+__all__ = ["CANDLE_LIMIT", "heatmap_figure", "main_figure", "colour_bars", "price_glyphs", "events_glyph",
+           "bin_label", "time_label"]
 
 #: Above this many visible snapshots the price is drawn as a line instead of candles.
 CANDLE_LIMIT: int = 300
@@ -33,6 +34,52 @@ if (a >= 1e6) return "$" + (v / 1e6).toFixed(a >= 1e7 ? 0 : 1) + "M";
 if (a >= 1e3) return "$" + (v / 1e3).toFixed(a >= 1e4 ? 0 : 1) + "k";
 return "$" + v.toFixed(0);
 """
+
+
+def bin_label(hm) -> str:
+    """What one cell's colour measures, with the grid's actual bin width.
+
+    Parameters
+    ----------
+    hm : Heatmap
+        The map; its ``edges`` (USD) give the bin width, ``meta['units']`` the unit of a relative map.
+
+    Returns
+    -------
+    str
+        'USD per 10 bp bin' (log grid: width from the edge ratio), 'USD per 25 USD bin' (linear grid),
+        or '<meta units> per … bin' for a relative map.
+    """
+    edges = np.asarray(hm.edges, dtype=np.float64)
+    unit = str((getattr(hm, "meta", None) or {}).get("units") or "USD")
+    if len(edges) < 2:
+        return f"{unit} per bin"
+    if is_log_grid(edges):
+        width = f"{(edges[1] / edges[0] - 1.0) * 1e4:.3g} bp"
+    else:
+        width = f"{edges[1] - edges[0]:.4g} USD"
+    return f"{unit} per {width} bin"
+
+
+def time_label(times_ms: np.ndarray) -> str:
+    """The time axis label: time zone and year(s).
+
+    Parameters
+    ----------
+    times_ms : numpy.ndarray
+        (To,) float64 snapshot times (ms since the epoch, UTC).
+
+    Returns
+    -------
+    str
+        'time (UTC), 2025' or 'time (UTC), 2024–2025'.
+    """
+    import pandas as pd
+
+    if len(times_ms) == 0:
+        return "time (UTC)"
+    y0, y1 = (pd.Timestamp(int(times_ms[i]), unit="ms", tz="UTC").year for i in (0, -1))
+    return f"time (UTC), {y0}" if y0 == y1 else f"time (UTC), {y0}–{y1}"
 
 
 def main_figure(view: View, width: int, height: int, title: str | None = None, x_range=None, y_range=None):
@@ -74,13 +121,15 @@ def main_figure(view: View, width: int, height: int, title: str | None = None, x
     fig = figure(**kw)
     fig.grid.grid_line_alpha = 0.12
     fig.yaxis.formatter = NumeralTickFormatter(format="0,0")
-    fig.xaxis.formatter = DatetimeTickFormatter(days="%b %d", hours="%b %d %H:%M", minutes="%H:%M")
+    fig.xaxis.formatter = DatetimeTickFormatter(days="%b %d", hours="%b %d %H:%M", minutes="%H:%M", months="%b %Y",
+                                                years="%Y")
+    fig.xaxis.axis_label = time_label(view.times_ms)
     fig.yaxis.axis_label = "price (USD)"
     return fig
 
 
-def colour_bars(fig, ticks: list[float], pal: dict, grid_src, heatmap_src) -> list:
-    """Two colour bars (long blue, short red) in USD on the right of ``fig``.
+def colour_bars(fig, ticks: list[float], pal: dict, grid_src, heatmap_src, label: str = "USD") -> list:
+    """Two horizontal colour bars (long blue, short red) below ``fig``, titled with what a cell measures.
 
     Parameters
     ----------
@@ -92,6 +141,8 @@ def colour_bars(fig, ticks: list[float], pal: dict, grid_src, heatmap_src) -> li
         :func:`~liqlab.viz.colour.palettes`.
     grid_src, heatmap_src : ColumnDataSource
         The page's ``grid`` and ``heatmap`` sources.
+    label : str
+        The unit per cell (:func:`bin_label`, e.g. 'USD per 10 bp bin').
 
     Returns
     -------
@@ -103,11 +154,11 @@ def colour_bars(fig, ticks: list[float], pal: dict, grid_src, heatmap_src) -> li
     bars = []
     for side in ("long", "short"):
         mapper = LinearColorMapper(palette=pal[f"{side}_hex"], low=0.0, high=1.0)
-        cb = ColorBar(color_mapper=mapper, ticker=FixedTicker(ticks=list(ticks)), width=10,
+        cb = ColorBar(color_mapper=mapper, ticker=FixedTicker(ticks=list(ticks)), height=8, orientation="horizontal",
                       formatter=CustomJSTickFormatter(args=dict(heatmap=heatmap_src, grid=grid_src), code=_TICK_LABEL_JS),
-                      title=f"{side} (USD)", name=f"colourbar_{side}", label_standoff=4,
-                      major_label_text_font_size="9px", title_text_font_size="10px")
-        fig.add_layout(cb, "right")
+                      title=f"{side} liquidations, {label}", name=f"colourbar_{side}", label_standoff=2,
+                      major_label_text_font_size="9px", title_text_font_size="10px", padding=3)
+        fig.add_layout(cb, "below")
         bars.append(cb)
     return bars
 
@@ -131,14 +182,15 @@ def price_glyphs(fig, line_src, bars_src=None) -> tuple[list, Any]:
     line : GlyphRenderer
         The close line.
     """
-    halo = fig.line("t", "close", source=line_src, color="#000000", line_width=3.2, alpha=0.55)
-    line = fig.line("t", "close", source=line_src, color="#f2f2f2", line_width=1.3, alpha=0.95,
-                    legend_label="price")
+    halo = fig.line("t", "close", source=line_src, color="#000000", line_width=4.0, alpha=1.0)   # dark outline:
+    line = fig.line("t", "close", source=line_src, color="#ffffff", line_width=1.6, alpha=1.0,  # visible on bright
+                    legend_label="price")                                                       # cells too
     line.js_link("visible", halo, "visible")
     candles: list = []
     if bars_src is not None:
+        candles.append(fig.segment("t", "high", "t", "low", source=bars_src, color="#000000", line_width=3))
         candles.append(fig.segment("t", "high", "t", "low", source=bars_src, color="colour", line_width=1))
-        candles.append(fig.vbar("t", "width", "open", "close", source=bars_src, fill_color="colour", line_color="colour"))
+        candles.append(fig.vbar("t", "width", "open", "close", source=bars_src, fill_color="colour", line_color="#000000"))
         many = len(bars_src.data["t"]) > CANDLE_LIMIT
         for r in candles:
             r.visible = not many
@@ -168,8 +220,8 @@ def events_glyph(fig, src):
 
     if src is None:
         return None
-    r = fig.scatter("t", "price", source=src, size="size", fill_color="colour", line_color="#ffffff",
-                    line_width=0.5, fill_alpha=0.45, line_alpha=0.7, legend_label="realized liquidations")
+    r = fig.scatter("t", "price", source=src, size="size", marker="diamond", fill_color="colour", line_color="#000000",
+                    line_width=1.2, fill_alpha=0.9, line_alpha=1.0, legend_label="realized liquidations")
     fig.add_tools(HoverTool(renderers=[r], tooltips=[("realized", "@side liquidations (@count events)"),
                                                      ("value", "@value{$0,0}"), ("mean price", "@price{0,0.00}"),
                                                      ("step centre", "@t{%F %H:%M}")],
@@ -226,7 +278,7 @@ def heatmap_figure(hm, data=None, *, mapping: str = "log", layers: str = "blend"
     fig.add_tools(HoverTool(renderers=[r], tooltips=[("time", "$x{%F %H:%M}"), ("price", "$y{0,0.00}"),
                                                      ("long", "@long{$0,0}"), ("short", "@short{$0,0}")],
                             formatters={"$x": "datetime"}))
-    colour_bars(fig, [float(x) for x in tick_pos], palettes(), grid, src)
+    colour_bars(fig, [float(x) for x in tick_pos], palettes(), grid, src, bin_label(hm))
     line, bars = price_data(view, data, (active_venues(hm) or [None])[0])
     price_glyphs(fig, ColumnDataSource(line, name="price_line"),
                  ColumnDataSource(bars, name="price") if bars is not None else None)

@@ -12,7 +12,10 @@ import numpy as np
 from liqlab.viz.view import View
 from liqlab.viz.view import times_ms as _ms  # (the functions' ``times_ms`` parameters are the shown times)
 
-__all__ = ["price_bars", "liquidation_events", "price_data"]
+__all__ = ["price_bars", "liquidation_events", "price_data", "REALIZED_COLOURS"]
+
+#: Realized-liquidation markers: colours that stand out from the blue/red map (amber long, magenta short).
+REALIZED_COLOURS: dict[str, str] = {"long": "#ffc400", "short": "#ff40ff"}
 
 
 def _datasets(data) -> list:
@@ -128,8 +131,8 @@ def liquidation_events(data, times_ms: np.ndarray, step_hours: float,
     return {
         "t": times_ms[g["j"].to_numpy()] - step_ms / 2, "price": g["pv"].to_numpy(np.float64) / np.where(value > 0, value, 1.0),
         "value": value, "count": g["count"].to_numpy(np.int64), "side": side,
-        "size": 4.0 + 22.0 * np.sqrt(value / vmax),
-        "colour": np.where(side == "long", "#5aa9ff", "#ff6b5a").astype(object),
+        "size": 6.0 + 22.0 * np.sqrt(value / vmax),
+        "colour": np.where(side == "long", REALIZED_COLOURS["long"], REALIZED_COLOURS["short"]).astype(object),
     }
 
 

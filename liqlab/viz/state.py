@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from liqlab.viz.colour import LAYERS, LOG_RANGE, MAPPINGS, N_COLOURS, colouring, default_scale, palettes
+from liqlab.viz.colour import (
+    LAYERS, LOG_RANGE, MAPPINGS, N_COLOURS, colouring, default_low_cut, default_scale, palettes, usd,
+)
 from liqlab.viz.overlays import liquidation_events, price_data
 from liqlab.viz.payload import active_venues, replay_payload, venue_names
 from liqlab.viz.view import MAX_CELLS, View, fit_view, image_geometry
@@ -24,8 +26,10 @@ __all__ = ["BOKEH_SOURCES", "ExplorerState", "explorer_state", "page_colours", "
 
 #: The explorer's named Bokeh sources in the order ``update_explorer`` replaces them (``replay`` last: its
 #: change makes the page drop its JS state).
-BOKEH_SOURCES: tuple[str, ...] = ("grid", "profile", "clusters", "price", "price_line", "liquidations", "heatmap",
-                                  "replay")
+BOKEH_SOURCES: tuple[str, ...] = ("grid", "profile", "clusters", "liqmap", "liqmap_bands", "price", "price_line",
+                                  "liquidations", "heatmap", "replay")
+#: The band (% of price) of the profile's directional summary ("pull"): one of the liquidation map's bands.
+PULL_PCT: float = 5.0
 
 
 def lev_name(lv: float) -> str:
@@ -51,7 +55,7 @@ def _meta(hm) -> dict:
 def _fmt_ms(ms: float) -> str:
     import pandas as pd
 
-    return pd.Timestamp(int(ms), unit="ms", tz="UTC").strftime("%m-%d %H:%M UTC")
+    return pd.Timestamp(int(ms), unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _param_text(hm, view: View) -> str:
@@ -104,8 +108,9 @@ class ExplorerState:
     by model name, in the order they are set — ``half_life`` (hours), ``time`` (snapshot index) and
     ``lev_<L>`` (start, end, value), ``leverage_preset`` (value), ``venue_<name>`` (active),
     ``time_marker`` / ``close_marker`` (location: ms / USD). ``texts``: HTML or text of ``title``,
-    ``note`` and ``profile_title``. ``mapping``, ``layers``, ``vmax`` (USD): the colour choices the
-    images and the colour-bar ticks were made with. ``view``: the fitted view (``view.hm`` is shown).
+    ``note``, ``profile_title``, ``liqmap_text`` (notional within the bands) and ``pull``. ``mapping``,
+    ``layers``, ``vmax`` and ``vmin`` (USD: top of the scale, low cut): the colour choices the images and
+    the colour-bar ticks were made with. ``view``: the fitted view (``view.hm`` is shown).
     Read-only: the models built from it share its arrays.
     """
 
@@ -116,11 +121,12 @@ class ExplorerState:
     mapping: str
     layers: str
     vmax: float
+    vmin: float
 
     @property
     def colours(self) -> dict[str, Any]:
-        """The colour choices of ``sources['heatmap']`` as keywords: mapping, layers, vmax (USD)."""
-        return {"mapping": self.mapping, "layers": self.layers, "vmax": self.vmax}
+        """The colour choices of ``sources['heatmap']`` as keywords: mapping, layers, vmax, vmin (USD)."""
+        return {"mapping": self.mapping, "layers": self.layers, "vmax": self.vmax, "vmin": self.vmin}
 
 
 def page_colours(models: Mapping[str, Any]) -> dict[str, Any]:
@@ -134,11 +140,11 @@ def page_colours(models: Mapping[str, Any]) -> dict[str, Any]:
     Returns
     -------
     dict
-        :func:`explorer_state` keywords: ``mapping``, ``layers``, ``vmax`` (USD; the ``colour_max``
-        slider is log10 USD).
+        :func:`explorer_state` keywords: ``mapping``, ``layers``, ``vmax`` and ``vmin`` (USD; the
+        ``colour_max`` and ``colour_min`` sliders are log10 USD).
     """
     return {"mapping": models["colour_mapping"].value, "layers": LAYERS[models["layers"].active],
-            "vmax": 10.0 ** float(models["colour_max"].value)}
+            "vmax": 10.0 ** float(models["colour_max"].value), "vmin": 10.0 ** float(models["colour_min"].value)}
 
 
 def _check_options(hm, mapping: str, layers: str) -> None:
@@ -155,6 +161,7 @@ def _check_options(hm, mapping: str, layers: str) -> None:
 def _grid_source(view: View, tick_pos: np.ndarray, tick_val: np.ndarray) -> dict[str, list]:
     """The ``grid`` source: the map's shape, axes, engine constants, palettes, ticks and presets."""
     from liqlab.engine.kernel import max_age_steps
+    from liqlab.engine.liqmap import BANDS_PCT
     from liqlab.engine.params import LEVERAGE_PRESETS, preset_weights
 
     hm, params, meta = view.hm, view.hm.params, _meta(view.hm)
@@ -172,9 +179,31 @@ def _grid_source(view: View, tick_pos: np.ndarray, tick_val: np.ndarray) -> dict
         "agreement_window_bins": [int(getattr(params, "agreement_window_bins", 1))],
         "symbol": [str(meta.get("symbol", ""))], "synthetic": [bool(meta.get("synthetic", False))],
         "param_text": [_param_text(hm, view)], "tick_pos": [tick_pos], "tick_val": [tick_val],
-        "preset_names": [list(LEVERAGE_PRESETS)],
+        "preset_names": [list(LEVERAGE_PRESETS)], "bands_pct": [np.asarray(BANDS_PCT, dtype=np.float64)],
+        "pull_pct": [PULL_PCT],
         "preset_weights": [np.concatenate([preset_weights(n, leverages) for n in LEVERAGE_PRESETS])],
     }
+
+
+def agree_text(names: list[str], threshold: float) -> str:
+    """The clusters table's venue cell (twin of ``agreeText`` in js/explorer.js).
+
+    Parameters
+    ----------
+    names : list of str
+        The venues whose own map has a cluster at the cell.
+    threshold : float
+        The agreement threshold (share of a venue's own snapshot maximum, 0..1).
+
+    Returns
+    -------
+    str
+        '2 (bybit, okx)', or '0 (no venue ≥ 25% of its own peak)' (a big aggregate cell may sit where no
+        single venue has a cluster).
+    """
+    if names:
+        return f"{len(names)} ({', '.join(names)})"
+    return f"0 (no venue \u2265 {100 * threshold:g}% of its own peak)"
 
 
 def _clusters_source(hm, j: int) -> dict[str, np.ndarray]:
@@ -182,7 +211,9 @@ def _clusters_source(hm, j: int) -> dict[str, np.ndarray]:
     from liqlab.engine.levels import levels
 
     cl = levels(hm, j, n=10)
-    named = [f"{n} ({v})" if n else "0" for n, v in zip(cl["venues"], cl["venue_names"])]
+    thr = float(hm.params.agreement_threshold)
+    named = [agree_text([x for x in str(v).split(", ") if x] if n else [], thr)
+             for n, v in zip(cl["venues"], cl["venue_names"])]
     return {
         "price": cl["price"].to_numpy(np.float64), "side": cl["side"].to_numpy(dtype=object),
         "notional": cl["notional_usd"].to_numpy(np.float64), "distance_pct": cl["distance_pct"].to_numpy(np.float64),
@@ -190,15 +221,77 @@ def _clusters_source(hm, j: int) -> dict[str, np.ndarray]:
     }
 
 
+def _liqmap_sources(hm, j: int) -> tuple[dict[str, Any], dict[str, Any], str, str]:
+    """The liquidation map at step j: the ``liqmap`` source (per bin: ``price``, ``width`` USD, ``k<i>`` =
+    long + short USD of leverage layer i, ``cum_long``, ``cum_short``), the ``liqmap_bands`` source
+    (``pct``, ``below``, ``above`` USD) and the texts of the bands and of the pull."""
+    from liqlab.engine.liqmap import liquidation_map
+
+    m = liquidation_map(hm, j)
+    edges = np.asarray(hm.edges, dtype=np.float64)
+    src: dict[str, Any] = {"price": m.prices, "width": np.diff(edges) * 0.9}
+    for k in range(len(m.leverages)):
+        src[f"k{k}"] = m.long[k] + m.short[k]
+    src["cum_long"], src["cum_short"] = m.cum_long, m.cum_short
+    bands = {"pct": np.asarray(m.bands_pct, dtype=np.float64), "below": m.below, "above": m.above}
+    return src, bands, bands_text(m.bands_pct, m.below, m.above), pull_text(m.bands_pct, m.below, m.above)
+
+
+def bands_text(pcts, below, above) -> str:
+    """The notional within each band, drawn on the liquidation map (twin of ``bandsText`` in js/explorer.js).
+
+    Parameters
+    ----------
+    pcts : sequence of float
+        Band half-widths (% of price).
+    below, above : sequence of float
+        USD notional within each band below and above the price.
+
+    Returns
+    -------
+    str
+        One line per band: '±1%: $47M below · $30M above'.
+    """
+    return "\n".join(f"\u00b1{x:g}%: {usd(lo)} below \u00b7 {usd(hi)} above" for x, lo, hi in zip(pcts, below, above))
+
+
+def pull_text(pcts, below, above) -> str:
+    """The profile's directional summary at :data:`PULL_PCT` (twin of ``pullText`` in js/explorer.js).
+
+    Parameters
+    ----------
+    pcts, below, above
+        As :func:`bands_text` (one band must be :data:`PULL_PCT`).
+
+    Returns
+    -------
+    str
+        Two lines: the notional above and below the price within ±5 % and their ratio (the page prints
+        the caveat beside it: the magnet test, not this number, says whether such an imbalance moves the price).
+    """
+    i = [float(x) for x in pcts].index(PULL_PCT)
+    lo, hi = float(below[i]), float(above[i])
+    ratio = f"{hi / lo:.2f}" if lo > 0 else "-"
+    return f"pull \u00b1{PULL_PCT:g}%: {usd(hi)} above\nvs {usd(lo)} below (ratio {ratio})"
+
+
+#: The caveat printed under the pull.
+PULL_CAVEAT: str = ("<i style='font-size:11px;color:#555'>pull = notional within \u00b15% above vs below the price: "
+                    "bookkeeping only. Whether such an imbalance moves the price is what the magnet test "
+                    "(<code>liqlab magnet</code>) measures.</i>")
+
+
 def _sources(view: View, data, images: dict, tick_pos: np.ndarray, tick_val: np.ndarray,
-             ti: int) -> dict[str, dict[str, Any]]:
+             ti: int, liqmap: tuple) -> dict[str, dict[str, Any]]:
     """Every source's data, in :data:`BOKEH_SOURCES` order (``price``/``liquidations`` only when present)."""
     hm = view.hm
     edges = np.asarray(hm.edges, dtype=np.float64)
     sources: dict[str, dict[str, Any]] = {"grid": _grid_source(view, tick_pos, tick_val)}
     sources["profile"] = {"price": np.asarray(hm.prices, dtype=np.float64), "height": np.diff(edges) * 0.9,
                           "long": view.long[:, ti].astype(np.float64), "short": view.short[:, ti].astype(np.float64)}
-    sources["clusters"] = _clusters_source(hm, view.offset + ti * view.stride)   # the shown snapshot's step
+    j = view.offset + ti * view.stride                        # the shown snapshot's step
+    sources["clusters"] = _clusters_source(hm, j)
+    sources["liqmap"], sources["liqmap_bands"] = liqmap[0], liqmap[1]
     line, bars = price_data(view, data, (active_venues(hm) or [None])[0])
     if bars is not None:
         sources["price"] = bars
@@ -229,11 +322,14 @@ def _controls(view: View, ti: int) -> dict[str, dict[str, Any]]:
         **{lev_name(lv): {"start": 0.0, "end": 1.0, "value": float(w)} for lv, w in zip(leverages, weights)},
         "time_marker": {"location": float(view.times_ms[ti])},
         "close_marker": {"location": float(view.close[ti])},
+        "liqmap_price": {"location": float(view.close[ti])},
+        "liqmap_range": {"start": float(view.close[ti]) * 0.88, "end": float(view.close[ti]) * 1.12},
     }
 
 
 def explorer_state(hm, data=None, *, mapping: str = MAPPINGS[0], layers: str = LAYERS[0], vmax: float | None = None,
-                   max_cells: int = MAX_CELLS, time_index: int | None = None, note: str = "") -> ExplorerState:
+                   max_cells: int = MAX_CELLS, time_index: int | None = None, note: str = "",
+                   vmin: float | None = None) -> ExplorerState:
     """What the explorer of ``hm`` shows (no Bokeh models: cheap, and safe to build off the document's thread).
 
     Parameters
@@ -255,6 +351,9 @@ def explorer_state(hm, data=None, *, mapping: str = MAPPINGS[0], layers: str = L
         The snapshot of the profile and clusters table (index of the shown snapshots); default the latest.
     note : str
         Appended to the cell-cap note under the plot.
+    vmin : float, optional
+        The low cut (USD): cells below it are transparent; default
+        :func:`~liqlab.viz.colour.default_low_cut` of ``vmax``.
 
     Returns
     -------
@@ -270,10 +369,14 @@ def explorer_state(hm, data=None, *, mapping: str = MAPPINGS[0], layers: str = L
     view = fit_view(hm, data, max_cells)
     To = view.long.shape[1]
     vmax = float(vmax) if vmax is not None else default_scale(view.long, view.short)
-    images, tick_pos, tick_val = colouring(view.long, view.short, mapping, layers, vmax)
+    vmin = float(vmin) if vmin is not None else default_low_cut(vmax)
+    images, tick_pos, tick_val = colouring(view.long, view.short, mapping, layers, vmax, vmin)
     ti = To - 1 if time_index is None else int(np.clip(time_index, 0, To - 1))
     notes = " · ".join(x for x in (view.note, note) if x)
     texts = {"title": title_html(view.hm, view), "note": f"<i>{notes}</i>" if notes else "",
              "profile_title": f"profile {_fmt_ms(view.times_ms[ti])}"}
-    return ExplorerState(view=view, sources=_sources(view, data, images, tick_pos, tick_val, ti),
-                         controls=_controls(view, ti), texts=texts, mapping=mapping, layers=layers, vmax=vmax)
+    lm = _liqmap_sources(view.hm, view.offset + ti * view.stride)
+    texts["liqmap_text"], texts["pull"] = lm[2], lm[3]
+    return ExplorerState(view=view, sources=_sources(view, data, images, tick_pos, tick_val, ti, lm),
+                         controls=_controls(view, ti), texts=texts, mapping=mapping, layers=layers, vmax=vmax,
+                         vmin=vmin)

@@ -146,7 +146,7 @@ def test_update_explorer_shows_what_a_fresh_explorer_shows(small, mapping, layer
     pm["layers"].active = plot.LAYERS.index(layers)
     pm["colour_max"].value = pm["colour_max"].value + 0.5
     colours = plot.page_colours(pm)
-    kept = {n: pm[n].properties_with_values() for n in ("colour_mapping", "layers", "colour_max")}
+    kept = {n: pm[n].properties_with_values() for n in ("colour_mapping", "layers", "colour_max", "colour_min")}
     state = plot.explorer_state(hm2, data, max_cells=cap, **(colours if state_colours == "page" else {}))
     assert (state.colours == colours) == (state_colours == "page")
     plot.update_explorer(page, state)

@@ -194,13 +194,13 @@ def test_colour_mappings_match_python(drv, month_page):
         set_and_wait(drv, "colour_mapping", "value", mapping)
         long, short = read_array(drv, "heatmap", "long"), read_array(drv, "heatmap", "short")
         vmax = 10 ** model_value(drv, "colour_max")
-        want = plot.rgba_image(long, short, mapping, vmax=vmax)
+        want = plot.rgba_image(long, short, mapping, vmax=vmax, vmin=10 ** model_value(drv, "colour_min"))
         img = read_array(drv, "heatmap", "image")
         assert np.mean(img == want) > 0.999, mapping          # log10 may differ by one ulp at a level edge
     set_and_wait(drv, "layers", "active", 3)                 # side by side: long left, short right
     assert model_value(drv, "main_short", "visible")
     img2 = read_array(drv, "heatmap", "image2")
-    assert np.array_equal(img2 == 0, read_array(drv, "heatmap", "short") <= 0)
+    assert np.array_equal(img2 == 0, read_array(drv, "heatmap", "short") < 10 ** model_value(drv, "colour_min"))
     screenshot(drv, SHOTS + "/explorer_side_by_side.png")
     set_and_wait(drv, "layers", "active", 0)
     # zoomed in: candles; zoomed out: a line
@@ -213,9 +213,9 @@ const rs = f.renderers.filter(r => r.data_source && r.data_source.name === 'pric
 const line = f.renderers.filter(r => r.data_source && r.data_source.name === 'price_line')[0];
 return JSON.stringify([rs.length, rs.every(r => r.visible), line.visible]);"""
     drv.execute_script(zoom, 100, 200)
-    wait_for(drv, vis.replace("return JSON.stringify(", "return '[2,true,false]' === JSON.stringify("), 10)
+    wait_for(drv, vis.replace("return JSON.stringify(", "return '[3,true,false]' === JSON.stringify("), 10)
     drv.execute_script(zoom, 0, 719)
-    wait_for(drv, vis.replace("return JSON.stringify(", "return '[2,false,true]' === JSON.stringify("), 10)
+    wait_for(drv, vis.replace("return JSON.stringify(", "return '[3,false,true]' === JSON.stringify("), 10)
     assert not js_errors(drv)
 
 

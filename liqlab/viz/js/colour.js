@@ -1,16 +1,17 @@
 // liqlab colour mapping (port of liqlab.plot.colour_levels / rgba_image): a fixed USD scale, so the
 // same notional gets the same colour at any price and time. Levels 0..N-1 index the side's palette;
-// -1 = transparent (no notional). Modes: "linear" (v / vmax), "log" (decades between vmax/dyn and
+// -1 = transparent (no notional, or below the low cut). Modes: "linear" (v / vmax), "log" (decades between vmax/dyn and
 // vmax), "percentile" (rank among the nonzero cells of both sides of the current map).
 var liqlab_colour = (function () {
   "use strict";
 
-  function levels(vals, mode, vmax, dyn, qs, N, out) {
-    var n = vals.length;
+  // vmin: the low cut (USD): cells below it are transparent (-1) like empty ones.
+  function levels(vals, mode, vmax, dyn, qs, N, out, vmin) {
+    var n = vals.length, cut = vmin > 0 ? vmin : 0;
     if (mode === "percentile") {
       for (var i = 0; i < n; i++) {
         var v = vals[i];
-        if (!(v > 0)) { out[i] = -1; continue; }
+        if (!(v > 0) || v < cut) { out[i] = -1; continue; }
         var lo = 0, hi = qs.length;            // number of thresholds <= v  (searchsorted right)
         while (lo < hi) { var m = (lo + hi) >> 1; if (qs[m] <= v) lo = m + 1; else hi = m; }
         out[i] = lo;
@@ -19,7 +20,7 @@ var liqlab_colour = (function () {
       var vmin = vmax / dyn, lmin = Math.log10(vmin), span = Math.log10(vmax) - lmin;
       for (var i = 0; i < n; i++) {
         var v = vals[i];
-        if (!(v > 0)) { out[i] = -1; continue; }
+        if (!(v > 0) || v < cut) { out[i] = -1; continue; }
         var t = (Math.log10(v) - lmin) / span;
         var l = Math.floor(t * N);
         out[i] = l < 0 ? 0 : (l > N - 1 ? N - 1 : l);
@@ -27,7 +28,7 @@ var liqlab_colour = (function () {
     } else {
       for (var i = 0; i < n; i++) {
         var v = vals[i];
-        if (!(v > 0)) { out[i] = -1; continue; }
+        if (!(v > 0) || v < cut) { out[i] = -1; continue; }
         var l = Math.floor((v / vmax) * N);
         out[i] = l < 0 ? 0 : (l > N - 1 ? N - 1 : l);
       }

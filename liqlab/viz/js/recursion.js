@@ -18,7 +18,9 @@ var liqlab_recursion = (function () {
   // At output steps j = offset + n * stride, the weighted sum over layers sum_k w_k X_k (float64, k in
   // order) is added into out[n * B + b] (Float64Array To*B) and, if vbuf is given, into vbuf too.
   // phi (Float64Array T*K, [j*K + k]) receives the highest_leverage factors (1 where none).
-  function runSide(T, B, K, side, isLong, g, shift, d, weights, order, oiMode, A, stride, offset, out, vbuf, phi) {
+  // cap (optional) {j, out: Float64Array K*B}: the unweighted layers X_k at step cap.j are added into
+  // out[k * B + b] (the liquidation map); with out === null the run stops there (capture only).
+  function runSide(T, B, K, side, isLong, g, shift, d, weights, order, oiMode, A, stride, offset, out, vbuf, phi, cap) {
     var X = new Array(K), lo = new Int32Array(K), hi = new Int32Array(K), row = new Float64Array(B);
     for (var k = 0; k < K; k++) { X[k] = new Float64Array(B); lo[k] = B; hi[k] = 0; }
     var ptr = side.ptr, kk = side.k, bb = side.b, vv = side.v, clr = side.clear, rm = side.rm;
@@ -71,7 +73,11 @@ var liqlab_recursion = (function () {
           }
         }
       }
-      if (j >= offset && (j - offset) % stride === 0) {   // snapshot
+      if (cap && j === cap.j) {
+        for (var k = 0; k < K; k++) { var x = X[k], o = k * B; for (var b = lo[k]; b < hi[k]; b++) cap.out[o + b] += x[b]; }
+        if (out === null) return;
+      }
+      if (out !== null && j >= offset && (j - offset) % stride === 0) {   // snapshot
         var base = ((j - offset) / stride) * B, ua = B, uz = 0;
         for (var k = 0; k < K; k++) { if (lo[k] < ua) ua = lo[k]; if (hi[k] > uz) uz = hi[k]; }
         if (ua < uz) {
@@ -113,12 +119,15 @@ var liqlab_recursion = (function () {
 
   // Both sides of one venue: adds its weighted map into outL/outS (Float64Array(To*B)); returns the
   // venue's snapshot maxima of long + short (Float64Array To) and the highest_leverage factors.
-  function runVenue(vr, T, B, K, d, weights, order, oiMode, A, stride, outL, outS) {
+  // cap (optional) {j, L, S: Float64Array K*B}: also adds the unweighted layers at step j into L / S.
+  // scratch (optional): a Float64Array(To*B) to reuse for the venue's own map (fewer allocations, less GC).
+  function runVenue(vr, T, B, K, d, weights, order, oiMode, A, stride, outL, outS, cap, scratch) {
     var offset = (T - 1) % stride, To = Math.floor((T - 1) / stride) + 1;
-    var vbuf = new Float64Array(To * B);
+    var cl = cap ? {j: cap.j, out: cap.L} : null, cs = cap ? {j: cap.j, out: cap.S} : null;
+    var vbuf = scratch && scratch.length === To * B ? scratch.fill(0) : new Float64Array(To * B);
     var r = {max: new Float64Array(To), phiL: new Float64Array(T * K), phiS: new Float64Array(T * K)};
-    runSide(T, B, K, vr.long, true, vr.g, vr.shift, d, weights, order, oiMode, A, stride, offset, outL, vbuf, r.phiL);
-    runSide(T, B, K, vr.short, false, vr.g, vr.shift, d, weights, order, oiMode, A, stride, offset, outS, vbuf, r.phiS);
+    runSide(T, B, K, vr.long, true, vr.g, vr.shift, d, weights, order, oiMode, A, stride, offset, outL, vbuf, r.phiL, cl);
+    runSide(T, B, K, vr.short, false, vr.g, vr.shift, d, weights, order, oiMode, A, stride, offset, outS, vbuf, r.phiS, cs);
     for (var n = 0; n < To; n++) {
       var mx = 0.0, base = n * B;
       for (var b = 0; b < B; b++) if (vbuf[base + b] > mx) mx = vbuf[base + b];
@@ -160,5 +169,13 @@ var liqlab_recursion = (function () {
     return {notional: tot, age: tot > 0 ? ageSum / tot : NaN};
   }
 
-  return {runSide: runSide, runVenue: runVenue, decay: decay, trace: trace};
+  // The unweighted layers of one venue at step j only (both sides; the run stops at j): adds them into
+  // capL / capS (Float64Array K*B). Same operations as runVenue up to j.
+  function captureVenue(vr, T, B, K, d, weights, order, oiMode, A, j, capL, capS) {
+    var phi = new Float64Array(T * K);
+    runSide(T, B, K, vr.long, true, vr.g, vr.shift, d, weights, order, oiMode, A, 1, 0, null, null, phi, {j: j, out: capL});
+    runSide(T, B, K, vr.short, false, vr.g, vr.shift, d, weights, order, oiMode, A, 1, 0, null, null, phi, {j: j, out: capS});
+  }
+
+  return {runSide: runSide, runVenue: runVenue, captureVenue: captureVenue, decay: decay, trace: trace};
 })();
