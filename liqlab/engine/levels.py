@@ -216,10 +216,11 @@ def pull(hm, t=None, *, within_pct: float = 5.0) -> dict:
     x = _check_positive("within_pct", within_pct)
     j = hm.index_at(t)
     ref = float(hm.close[j])
-    d = distance_pct(hm.prices, ref)
+    from liqlab.engine.liqmap import band_totals
+
     tot = np.asarray(hm.long[j], dtype=np.float64) + np.asarray(hm.short[j], dtype=np.float64)
-    above = float(tot[(d > 0) & (d <= x)].sum())
-    below = float(tot[(d < 0) & (d >= -x)].sum())
+    lo, hi = band_totals(tot, hm.prices, ref, (x,))
+    above, below = float(hi[0]), float(lo[0])
     ratio = above / below if below > 0 else (math.inf if above > 0 else math.nan)
     return {"above_usd": above, "below_usd": below, "ratio": ratio, "within_pct": x,
             "time": pd.Timestamp(hm.times[j], tz="UTC"), "ref_price": ref}

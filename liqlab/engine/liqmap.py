@@ -81,7 +81,9 @@ def band_totals(total: np.ndarray, prices: np.ndarray, ref: float,
         (len(bands_pct),) float64 USD: sums over bins with distance d = 100·(price/ref − 1) in [−x, 0)
         and in (0, x].
     """
-    d = 100.0 * (np.asarray(prices, dtype=np.float64) / float(ref) - 1.0)
+    from liqlab.engine.levels import distance_pct
+
+    d = distance_pct(prices, ref)
     t = np.asarray(total, dtype=np.float64)
     below = np.array([t[(d < 0) & (d >= -x)].sum() for x in bands_pct], dtype=np.float64)
     above = np.array([t[(d > 0) & (d <= x)].sum() for x in bands_pct], dtype=np.float64)
