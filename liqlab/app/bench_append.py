@@ -1,7 +1,7 @@
 """``liqlab bench --cases append``: appending one new minute to a live map (SYNTHETIC arrays).
 
 The map: 30 days × 3 venues of 1m bars (:func:`liqlab.app.bench._three_venues`), default parameters,
-built with ``extendable=True`` on all but the last ``repeats + 1`` minutes. Each timed run appends one
+built with ``extendable=True`` on all but the last ``repeats + 3`` minutes. Each timed run appends one
 minute (the bar of every venue, and the open-interest and funding rows of that minute) with
 ``Heatmap.extend``; ``seconds`` is the median. ``full_rebuild_seconds`` times ``build_heatmap`` on the
 whole data in the same run, and ``identical_to_rebuild`` compares every array of the last appended map
@@ -64,12 +64,12 @@ def append_case(days: float, *, repeats: int, use_numba: bool | None = None) -> 
 
 
 def identical(h, r) -> bool:
-    """Whether two maps hold equal arrays: maps, layers, venue maps, agreement, close and step inputs."""
+    """Whether two maps hold equal arrays (maps, layers, venue maps, agreement, close, step inputs) and notes."""
     import numpy as np
 
     eq = lambda a, b: a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))  # noqa: E731
     names = ("times", "edges", "long", "short", "long_layers", "short_layers", "agreement", "close")
-    if not all(eq(getattr(h, n), getattr(r, n)) for n in names):
+    if not all(eq(getattr(h, n), getattr(r, n)) for n in names) or h.meta.get("notes") != r.meta.get("notes"):
         return False
     if set(h.venue_long) != set(r.venue_long) or not all(
             eq(h.venue_long[v], r.venue_long[v]) and eq(h.venue_short[v], r.venue_short[v]) for v in r.venue_long):

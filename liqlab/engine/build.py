@@ -134,7 +134,6 @@ def fine_passes(coll, p: HeatmapParams, grid: Grid, *, progress: bool | None = N
         note on where its open interest came from when it was not observed (``'<venue>/open_interest'``).
     """
     from liqlab.engine.fine import fine_pass
-    from liqlab.io.schema import OPEN_INTEREST_NOTE, notes_dict
 
     notes: dict[str, str] = {}
     venues = []
@@ -146,12 +145,18 @@ def fine_passes(coll, p: HeatmapParams, grid: Grid, *, progress: bool | None = N
         steps, venue_notes = fine_pass(ds, p, grid.t0, grid.T, grid.edges, use_numba=use_numba)
         venues.append(steps)
         notes.update(venue_notes)
-        source = notes_dict(ds.meta.get("notes")).get(OPEN_INTEREST_NOTE)
-        if source:
-            notes[f"{ds.venue}/{OPEN_INTEREST_NOTE}"] = source
+        notes.update(oi_source_note(ds))
     if not venues:
         raise no_usable_venue(coll)
     return venues, notes
+
+
+def oi_source_note(ds) -> dict[str, str]:
+    """``{'<venue>/open_interest': text}`` when the dataset's open interest was not observed (a proxy), else {}."""
+    from liqlab.io.schema import OPEN_INTEREST_NOTE, notes_dict
+
+    source = notes_dict(ds.meta.get("notes")).get(OPEN_INTEREST_NOTE)
+    return {f"{ds.venue}/{OPEN_INTEREST_NOTE}": source} if source else {}
 
 
 def no_usable_venue(coll) -> DataError:

@@ -15,7 +15,7 @@ gives the same arrays, array for array, as ``build_heatmap(data ∪ new, p)``. H
   reference close) is recomputed for steps ≥ f only; totals are continued in the order a build adds them.
 - The price grid is global: when the union's grid differs from the map's (a price beyond the traded
   range the grid was laid on, or a new median for default USD bins), or a venue skipped for too little
-  data becomes buildable, the append rebuilds from the stored arrays (``meta['extend']['rebuilt']``).
+  data becomes buildable, the append rebuilds from the stored arrays (``hm.live.info['rebuilt']``).
 
 The map's arrays live in buffers with spare rows: an append writes rows ≥ f in place, so the map it was
 called on sees its open steps change, and only the newest map of a chain may be extended.
@@ -183,7 +183,7 @@ def extend(hm, new_data):
     Returns
     -------
     Heatmap
-        ``meta['extend']``: frontier step, steps recomputed, whether the grid forced a rebuild.
+        ``live.info``: frontier step, steps recomputed, whether the grid forced a rebuild.
     """
     from liqlab.engine import build
     from liqlab.engine.fine import venue_arrays
@@ -354,7 +354,7 @@ def _buildable(st: _State) -> list[str]:
 
 def _advance(st: _State, *, rebuilt: bool):
     """Recompute the steps from the frontier on, save the new frontier's state, return the map."""
-    from liqlab.engine.build import build_meta, no_usable_venue
+    from liqlab.engine.build import build_meta, no_usable_venue, oi_source_note
 
     built = _buildable(st)
     if not built:
@@ -375,6 +375,7 @@ def _advance(st: _State, *, rebuilt: bool):
     notes = dict(st.skipped)
     for n in built:
         notes.update(st.venues[n].notes)
+        notes.update(oi_source_note(st.venues[n].ds))
     meta = build_meta(st.coll, st.params, grid, vss, notes)
     hm = _write_outputs(st, grid, f, layers, vss, meta)
     st.grid, st.frontier = grid, f_new
@@ -459,7 +460,7 @@ def _info(v: _VenueState, win: VenueSteps, grid, p) -> dict:
     ts, oi_ts = v.col("ts"), v.col("oi_ts")
     end = grid.t0 + grid.T * grid.step_ns
     n_bars = int(np.searchsorted(ts, end, "left") - np.searchsorted(ts, grid.t0, "left"))
-    a, b = np.searchsorted(oi_ts, [grid.t0, end], side="left")
+    a = int(np.searchsorted(oi_ts, grid.t0, "left"))
     b = int(np.searchsorted(oi_ts, end, "right"))
     info: dict[str, Any] = {"bars": n_bars, "oi_observations": int(b - a)}
     if b - a >= 2 and n_bars:

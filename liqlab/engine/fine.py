@@ -235,7 +235,8 @@ def fine_window(va: VenueArrays, lp: Callable[[np.ndarray], LPCoefficients], par
     notes : dict[str, str]
         As for :func:`fine_pass`.
     carry_out : FineCarry
-        The sums at ``carry.cut_step`` (``first_step`` = that step).
+        The running sums at ``carry.cut_step`` (``first_step`` = that step); ``volume0``/``taker0`` are left
+        at 0 (the caller recomputes those sums from its stored bars).
     """
     venue = va.venue
     step_ns = int(round(params.step_hours * 3600e9))

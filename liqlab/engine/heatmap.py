@@ -75,13 +75,13 @@ def build_heatmap(data, params: HeatmapParams | dict | None = None, *, progress:
     from liqlab.io.dataset import as_collection
 
     p = HeatmapParams.coerce(params, **overrides)
-    if extendable:
-        from liqlab.engine.extend import build_extendable
-
-        return build_extendable(data, p, use_numba=use_numba)
     coll = build.select(as_collection(data), p)
     grid = build.shared_grid(coll, p)
     check_heatmap_fits(grid.T, len(grid.edges) - 1, p, grid.bin_width, grid.n_venues, max_memory)
+    if extendable:
+        from liqlab.engine.extend import build_extendable
+
+        return build_extendable(coll, p, use_numba=use_numba)
     venues, notes = build.fine_passes(coll, p, grid, progress=progress, use_numba=use_numba)
     inputs = StepInputs(venues=tuple(venues), leverages=np.asarray(p.leverages, dtype=np.float64),
                         step_hours=p.step_hours, n_bins=len(grid.edges) - 1, times=grid.times, edges=grid.edges)
