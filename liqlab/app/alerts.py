@@ -148,6 +148,9 @@ def run_exec(argv: Sequence[str], records: Sequence[Mapping], *, timeout: float 
         except subprocess.TimeoutExpired:
             problems.append(f"--exec: alert {i + 1}: {argv[0]} did not finish within {timeout:g} s")
             continue
+        except OSError as exc:   # not executable, a bad interpreter line: reported, the other alerts still run
+            problems.append(f"--exec: alert {i + 1}: {argv[0]}: {exc.strerror or exc}")
+            continue
         if res.returncode != 0:
             err = " ".join((res.stderr or "").split())[:200]
             problems.append(f"--exec: alert {i + 1}: {argv[0]} exited {res.returncode}" + (f" ({err})" if err else ""))

@@ -48,9 +48,13 @@ def run(args) -> int:
     int
         Exit status 0 once recording stopped (events and reconnects per venue on stderr), or after --compact. Bad input raises :class:`~liqlab.errors.LiqlabError` (one line, exit 2).
     """
+    from liqlab.errors import ParameterError
     from liqlab.io import record as rec
     from liqlab.io.atomic import check_dir_target
+    from liqlab.io.record import config as record_config
 
+    if args.speed != 1.0 and not args.replay:
+        raise ParameterError("--speed: only with --replay FRAMES (a live recording runs at the exchange's pace)")
     out = check_dir_target(args.out)
     if args.compact:
         counts = rec.compact_all(out)
@@ -64,11 +68,15 @@ def run(args) -> int:
         backoff_initial=args.backoff, duration=args.duration,
     )
     make = None
-    if args.replay:
-        from liqlab.io.record.replay import replay_config
+    clock = record_config.now_ms
+    try:
+        if args.replay:
+            from liqlab.io.record.replay import replay_config
 
-        make, config = replay_config(args.replay, args.speed, config)
-    result = rec.record(config, make_exchange=make)
+            make, config = replay_config(args.replay, args.speed, config)   # may set the replay clock
+        result = rec.record(config, make_exchange=make)
+    finally:
+        record_config.now_ms = clock
     for name, r in result.items():
         print(f"{name}: {r['events']} events, {r['reconnects']} reconnects -> {r['path']}", file=sys.stderr)
     return 0

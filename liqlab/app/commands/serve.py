@@ -43,6 +43,8 @@ def run(args) -> int:
     """
     from pathlib import Path
 
+    import math
+
     from liqlab.app.serve.feed import FeedOptions
     from liqlab.app.serve.server import serve
     from liqlab.engine.params import HeatmapParams
@@ -53,6 +55,10 @@ def run(args) -> int:
     for name in ("interval", "fast_interval", "alert_pct"):
         if not getattr(args, name) > 0:
             raise ParameterError(f"--{name.replace('_', '-')}: must be > 0, got {getattr(args, name)}")
+    if not args.alert_usd >= 0:
+        raise ParameterError(f"--alert-usd: must be >= 0, got {args.alert_usd}")
+    if not math.isfinite(args.vol_threshold) or args.vol_threshold < 0:
+        raise ParameterError(f"--vol-threshold: must be a finite number >= 0, got {args.vol_threshold}")
     if not 0 < args.port < 65536:
         raise ParameterError(f"--port: must be in 1..65535, got {args.port}")
     params = HeatmapParams.from_file(args.params_file) if args.params_file else HeatmapParams()

@@ -86,6 +86,7 @@ class LiveFeed:
     def refresh(self) -> None:
         """Load the dataset and build the map (first time) or append what arrived since."""
         from liqlab.engine.heatmap import build_heatmap
+        from liqlab._util import one_line
         from liqlab.errors import LiqlabError
         from liqlab.io.dataset import load
 
@@ -98,6 +99,10 @@ class LiveFeed:
                 hm = self.hm.extend(data)
         except LiqlabError as exc:
             self.error = str(exc)
+            self.hm = None   # a failed append (say, a new venue): the next refresh builds the map afresh
+            return
+        except Exception as exc:   # a half-written part file, a reader error: shown, retried next refresh
+            self.error = one_line(exc)
             return
         self.error = ""
         changed = self.hm is None or len(hm.times) != len(self.hm.times) or hm.live.info["steps_recomputed"] > 0

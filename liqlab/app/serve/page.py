@@ -40,12 +40,14 @@ def make_document(doc, feed) -> None:
     doc.add_root(root)
 
     def tick() -> None:
-        feed.refresh_if_due()
-        if feed.hm is not None and page["generation"] != feed.generation:
-            _show(root, page, feed)
-        status.text = feed.status_html()
-        alerts.text = feed.alerts_html()
-        doc.add_timeout_callback(tick, int(feed.interval() * 1000))
+        try:
+            feed.refresh_if_due()
+            if feed.hm is not None and page["generation"] != feed.generation:
+                _show(root, page, feed)
+            status.text = feed.status_html()
+            alerts.text = feed.alerts_html()
+        finally:   # whatever one refresh raised, the page keeps refreshing (the feed shows its error)
+            doc.add_timeout_callback(tick, int(feed.interval() * 1000))
 
     tick()
 

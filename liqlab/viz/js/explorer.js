@@ -146,7 +146,7 @@ var liqlab_explorer = (function () {
   // The venue cell of the clusters table (twin of liqlab.viz.state.agree_text).
   function agreeText(names, thr) {
     if (names.length) return names.length + " (" + names.join(", ") + ")";
-    return "0 (no venue \u2265 " + (100 * thr) + "% of its own peak)";
+    return "0 (no venue \u2265 " + (+(100 * thr).toPrecision(6)) + "% of its own peak)";
   }
 
   // The liquidation map of snapshot ti (twin of liqlab.engine.liqmap.liquidation_map): the layers at its
