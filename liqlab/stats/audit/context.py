@@ -128,6 +128,11 @@ class Subject:
     seed: int | None = None  # the simulator's seed of a simulated world (None: not simulated by the audit)
 
     @functools.cached_property
+    def memo(self) -> dict:
+        """Results shared by several claims on this subject (e.g. the magnet events), computed once."""
+        return {}
+
+    @functools.cached_property
     def heatmap(self):
         """The heatmap with the engine's default parameters at ``step`` (or the data's bars if coarser)."""
         from liqlab.engine.heatmap import build_heatmap

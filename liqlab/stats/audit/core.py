@@ -268,8 +268,8 @@ def block_ci(stat: Callable[[np.ndarray], float], n: int, reps: int, seed: int) 
     Returns
     -------
     tuple of float
-        (low, high, p) where p = 2·min(share ≤ 0, share ≥ 0) of the resampled statistic (NaN when fewer
-        than 10 finite resamples).
+        (low, high, p) as :func:`boot_summary` gives them for the resampled statistic (NaN when fewer than
+        10 finite resamples).
     """
     from liqlab.stats.resample import block_bootstrap_indices
 
@@ -289,20 +289,27 @@ def boot_summary(vals: np.ndarray) -> tuple[float, float, float]:
     Returns
     -------
     tuple of float
-        p = 2·min((1 + #≤0), (1 + #≥0))/(1 + R), capped at 1; all NaN with fewer than 10 finite replicates.
+        Percentile interval and p = 2·Φ(−|mean|/sd) of the replicates (the bootstrap standard error's normal
+        test: unlike a count of replicates past 0 it has no floor at 2/(R + 1), which a multiple-testing
+        correction over many p-values would otherwise turn into a verdict); all NaN with fewer than 10
+        finite replicates.
     """
+    from scipy.stats import norm
+
     vals = np.asarray(vals, dtype=np.float64)
     vals = vals[np.isfinite(vals)]
     if len(vals) < 10:
         return math.nan, math.nan, math.nan
     lo, hi = np.quantile(vals, [0.025, 0.975])
-    p = min(1.0, 2 * min(1 + np.sum(vals <= 0), 1 + np.sum(vals >= 0)) / (1 + len(vals)))
-    return float(lo), float(hi), float(p)
+    sd, mean = float(np.std(vals, ddof=1)), float(np.mean(vals))
+    p = float(2 * norm.sf(abs(mean) / sd)) if sd > 0 else (0.0 if mean != 0 else 1.0)
+    return float(lo), float(hi), p
 
 
 def fire_rank(f: np.ndarray, rate: np.ndarray) -> float:
-    """Spearman ρ of the single-venue share ``f`` (n,) and the fire rate ``rate`` (n,) (realized USD per
-    USD crossed); negative when steps crossing single-venue clusters liquidate less per USD."""
+    """Spearman ρ of a share ``f`` (n,) of the crossed notional (single-venue, or older than an age) and the
+    fire rate ``rate`` (n,) (realized USD per USD crossed); negative when steps whose crossed notional is more
+    of that kind liquidate less per USD."""
     from liqlab.stats.metrics import spearman
 
     return float(spearman(f, rate))

@@ -52,11 +52,16 @@ def magnet_params(sub: Subject, settings: AuditSettings):
 
 
 def magnet_events(sub: Subject, settings: AuditSettings) -> pd.DataFrame:
-    """The first-passage events of the subject's default heatmap (:func:`liqlab.stats.magnet.events_for`)."""
+    """The first-passage events of the subject's default heatmap (:func:`liqlab.stats.magnet.events_for`);
+    computed once per subject and magnet parameters (claims 1 and 7 share them)."""
     from liqlab.stats.magnet.events import events_for, touch_dataset
 
-    _, ds = touch_dataset(sub.data, None)
-    return events_for(sub.heatmap, ds, magnet_params(sub, settings))
+    mp = magnet_params(sub, settings)
+    key = ("magnet_events", repr(mp))
+    if key not in sub.memo:
+        _, ds = touch_dataset(sub.data, None)
+        sub.memo[key] = events_for(sub.heatmap, ds, mp)
+    return sub.memo[key]
 
 
 def lift(y: np.ndarray, settings: AuditSettings, p0: float = 0.5) -> tuple[dict, tuple[float, float] | None]:

@@ -145,7 +145,8 @@ def audit_markdown(audit: Mapping[str, Any]) -> str:
         f"{list(s['choose_seeds'])} and power is reported on seeds {list(s['report_seeds'])} "
         f"({fmt(s['sim_days'])} days, venues {', '.join(s['sim_venues'])}). Benjamini–Yekutieli runs over every "
         f"real-data p-value of the audit at once (FDR {fmt(s['alpha'])}); a switchable claim counts only if its "
-        f"power reaches {fmt(s['power_target'])}.", "",
+        f"power reaches {fmt(s['power_target'])}. Power is the rejection rate at α = {fmt(s['alpha'])} on the "
+        "simulated worlds, before the correction (a lower bound on the seeds the corrected test needs).", "",
         "## Summary", "", findings_table(audit),
     ]
     if audit.get("skipped"):

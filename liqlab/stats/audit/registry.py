@@ -128,8 +128,9 @@ def _claim5(ctx: Context) -> Draft:
         group = [s for s in ctx.subjects if s.kind == kind]
         if len({s.symbol for s in group}) > 1:
             runs += [assets.asset_run(group, ctx.settings, basis) for basis in assets.BASES]
+    eth = {seed: ctx.worlds.subject(seed, asset="ETH") for seed in ctx.settings.report_seeds}   # each world once
     for basis in assets.BASES:  # simulated BTC and ETH markets (the simulator's symbol presets), report seeds
-        pairs = [assets.asset_run([ctx.worlds.subject(seed), ctx.worlds.subject(seed, asset="ETH")], ctx.settings, basis)
+        pairs = [assets.asset_run([ctx.worlds.subject(seed), eth[seed]], ctx.settings, basis)
                  for seed in ctx.settings.report_seeds]
         runs.append(seed_summary(pairs, f"simulated BTC + ETH presets, report seeds (relative by {basis})", ctx.settings))
     ctx.tick("claim 5")
