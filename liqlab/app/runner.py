@@ -334,13 +334,14 @@ def asset_parameters(paths) -> dict[str, list[str]]:
         ``{'datasets': [...], 'assets': [...]}``; a label is the base currency of the data's symbol
         ('BTC' for 'BTC/USDT:USDT'), the folder name when two datasets share it or the symbol is unknown.
     """
-    import json
+    from liqlab.io.dataset import read_json
 
     paths = [Path(p).resolve() for p in paths]
     bases = []
     for p in paths:
         files = [p / "meta.json"] + sorted(p.glob("*/meta.json"))
-        meta = next((json.loads(f.read_text()) for f in files if f.is_file()), {})
+        meta = next((read_json(f) for f in files if f.is_file()), {})   # bad JSON: one line naming the file
+        meta = meta if isinstance(meta, dict) else {}
         bases.append(str(meta.get("symbol", "")).split("/")[0] or p.name)
     labels = [b if bases.count(b) == 1 else p.name for b, p in zip(bases, paths)]
     return {"datasets": [str(p) for p in paths], "assets": labels}

@@ -19,6 +19,7 @@ from typing import Any
 from liqlab._util import one_line
 from liqlab.app.alerts import DEFAULT_MIN_USD, DEFAULT_WITHIN_PCT, alert_records
 from liqlab.errors import LiqlabError, ParameterError
+from liqlab.viz.colour import usd
 
 __all__ = ["DEFAULT_ALERTS", "alert_settings", "dataset_alerts", "alert_cell", "alert_text"]
 
@@ -116,10 +117,6 @@ def dataset_alerts(path: Path, settings: Mapping, parameters: Mapping) -> dict:
     return out
 
 
-def _usd(x: float) -> str:
-    return f"${x / 1e6:,.2f}M" if abs(x) >= 1e5 else f"${x:,.0f}"
-
-
 def alert_text(info: Mapping) -> str:
     """One line summarising a dataset's alerts (for the index page and the console).
 
@@ -133,13 +130,13 @@ def alert_text(info: Mapping) -> str:
     str
         ``'2 alerts (>= $10.00M within 2 %): long 56,059 $60.47M (-2.51 %); ...'``, ``'no alert ...'`` or the error.
     """
-    rule = f"(>= {_usd(info['min_usd'])} within {info['within_pct']:g} %)"
+    rule = f"(>= {usd(info['min_usd'])} within {info['within_pct']:g} %)"
     if "error" in info:
         return f"alerts not computed: {info['error']}"
     recs = info.get("alerts") or []
     if not recs:
         return f"no alert {rule}"
-    parts = [f"{r['side']} {r['price']:,.0f} {_usd(r['notional_usd'])} ({r['distance_pct']:+.2f} %)" for r in recs[:3]]
+    parts = [f"{r['side']} {r['price']:,.0f} {usd(r['notional_usd'])} ({r['distance_pct']:+.2f} %)" for r in recs[:3]]
     more = f"; +{len(recs) - 3} more" if len(recs) > 3 else ""
     return f"{len(recs)} alert{'s' if len(recs) != 1 else ''} {rule}: " + "; ".join(parts) + more
 
@@ -165,7 +162,7 @@ def alert_cell(label: str, info: Mapping):
     colour = ("#b00", "#fee") if recs else ("#555", "#f5f5f5")
     rows = "".join(
         f"<tr><td>{html.escape(str(r['side']))}</td><td>{r['price']:,.2f}</td><td>{r['distance_pct']:+.2f}</td>"
-        f"<td>{_usd(r['notional_usd'])}</td><td>{(r['age_hours'] or 0):.1f}</td><td>{r['venues']}</td></tr>"
+        f"<td>{usd(r['notional_usd'])}</td><td>{(r['age_hours'] or 0):.1f}</td><td>{r['venues']}</td></tr>"
         for r in recs[:_SHOWN])
     table = ("<table><tr><th>side</th><th>price (USD)</th><th>distance %</th><th>notional</th><th>age h</th>"
              f"<th>venues</th></tr>{rows}</table>") if rows else ""
