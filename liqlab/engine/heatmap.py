@@ -216,8 +216,15 @@ def _relative_divisors(hm: "Heatmap", window: str, basis: str) -> tuple[dict[str
     """Per venue shown, the (T,) USD divisor of :meth:`Heatmap.relative`, and the units text of the result."""
     from liqlab.engine.params import step_hours as _sh
 
+    from liqlab.io.schema import OI_PROXY_NOTE, OPEN_INTEREST_NOTE, notes_dict
+
     if basis not in RELATIVE_BASES:
         raise ParameterError(f"basis: must be one of {list(RELATIVE_BASES)}, got {basis!r}")
+    proxied = [k for k, v in notes_dict(hm.meta.get("notes")).items()
+               if k.endswith("/" + OPEN_INTEREST_NOTE) and v == OI_PROXY_NOTE]
+    if basis == "open_interest" and proxied:
+        raise ParameterError(f"relative: basis='open_interest' on a map whose open interest is a proxy "
+                             f"({', '.join(k.split('/')[0] for k in proxied)}); use basis='volume'")
     out = {}
     if basis == "open_interest":
         for name in hm.venue_long:
@@ -492,6 +499,24 @@ class Heatmap:
             h = h.relative(self.meta["relative_window"] or "7D", basis=self.meta.get("relative_basis", "volume"))
         return h
 
+    def relative_divisor(self, window: str = "7D", *, basis: str = "volume") -> tuple[np.ndarray, str]:
+        """What :meth:`relative` divides the aggregate map by, without dividing the map.
+
+        Parameters
+        ----------
+        window, basis
+            As for :meth:`relative`.
+
+        Returns
+        -------
+        divisor : numpy.ndarray
+            (T,) USD per snapshot, summed over the venues shown (0 where unknown).
+        units : str
+            The units text of the relative map.
+        """
+        vols, units = _relative_divisors(self, window, basis)
+        return sum(vols.values()), units
+
     def relative(self, window: str = "7D", *, basis: str = "volume") -> "Heatmap":
         """The map on a scale that compares assets and venues: notional divided by a size of the market.
 
@@ -514,13 +539,6 @@ class Heatmap:
         """
         if "relative_window" in self.meta:
             raise ParameterError("relative: this heatmap is already relative")
-        from liqlab.io.schema import OI_PROXY_NOTE, OPEN_INTEREST_NOTE, notes_dict
-
-        proxied = [k for k, v in notes_dict(self.meta.get("notes")).items()
-                   if k.endswith("/" + OPEN_INTEREST_NOTE) and v == OI_PROXY_NOTE]
-        if basis == "open_interest" and proxied:
-            raise ParameterError(f"relative: basis='open_interest' on a map whose open interest is a proxy "
-                                 f"({', '.join(k.split('/')[0] for k in proxied)}); use basis='volume'")
         vols, units = _relative_divisors(self, window, basis)
         tot = sum(vols.values())
 

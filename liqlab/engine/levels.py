@@ -271,13 +271,12 @@ def compare_assets(maps, *, n: int = 5, basis: str = "volume", window: str = "7D
     """
     frames, units = [], ""
     for label, hm in maps.items():
+        if "relative_window" in hm.meta:
+            raise ParameterError(f"compare_assets: {label}: the map is already relative; pass the USD map")
         lv = levels(hm, n=n)
-        rel = hm.relative(window, basis=basis)
-        units = rel.meta["units"]
-        j = hm.index_at(None)
-        b = np.searchsorted(np.asarray(hm.edges, dtype=np.float64), lv["price"].to_numpy(np.float64), "right") - 1
-        is_long = (lv["side"] == "long").to_numpy()
-        r = np.where(is_long, np.asarray(rel.long[j])[b], np.asarray(rel.short[j])[b]) if len(b) else np.zeros(0)
+        div, units = hm.relative_divisor(window, basis=basis)   # only the divisor: the map is never divided
+        d = float(div[hm.index_at(None)])
+        r = lv["notional_usd"].to_numpy(np.float64) / d if d > 0 else np.full(len(lv), np.nan)
         frames.append(pd.DataFrame({
             "asset": str(label), "symbol": str(hm.meta.get("symbol", "")), "synthetic": bool(hm.synthetic),
             "rank": np.arange(1, len(lv) + 1), "time": lv["time"], "side": lv["side"], "price": lv["price"],
